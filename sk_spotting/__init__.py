@@ -1,0 +1,9 @@
+"""sk_spotting: temporally precise action spotting in long videos.
+
+A scikit-learn-compatible implementation of the dense-detection-anchor spotter of
+Soares, Shah and Biswas (ICIP 2022), with the official SoccerNet average-mAP.
+"""
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["__version__"]
