@@ -1,0 +1,89 @@
+"""Per-class loss weights counted on the training set (SPEC §3).
+
+Confidence: over all frames of all training videos, class ``c`` has ``P_c``
+positive and ``Q_c`` negative anchors (``N = P_c + Q_c``).  Positives weigh
+``w+ = p * N / P_c`` and negatives ``w- = (1 - p) * N / Q_c`` with ``p`` the
+positive weight (0.03 in the paper), so that positives of every class carry
+``p`` of that class's loss mass whatever its frequency.
+
+Displacement: anchors within the displacement radius weigh ``N / P_c``; all
+others weigh 0, so the loss only exists near actions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["confidence_class_weights", "displacement_class_weights"]
+
+
+def _counts(targets):
+    positives = np.zeros(targets[0].shape[1], dtype=np.float64)
+    n_anchors = 0
+    for target in targets:
+        positives += target.sum(axis=0)
+        n_anchors += target.shape[0]
+    return positives, float(n_anchors)
+
+
+def confidence_class_weights(targets, *, positive_weight=0.03):
+    """Positive and negative confidence-loss weights per class.
+
+    Parameters
+    ----------
+    targets : list of ndarray of shape (n_frames_i, n_classes), dtype bool
+        Confidence targets of every training video.
+    positive_weight : float, default=0.03
+        Share of each class's loss mass carried by its positives, in (0, 1).
+
+    Returns
+    -------
+    positive : ndarray of shape (n_classes,), dtype float32
+        Weight of a positive anchor; 0 for a class without positives.
+    negative : ndarray of shape (n_classes,), dtype float32
+        Weight of a negative anchor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_spotting.targets import confidence_class_weights
+    >>> targets = [np.array([[1], [0], [0], [0]], dtype=bool)]
+    >>> confidence_class_weights(targets, positive_weight=0.25)
+    (array([1.], dtype=float32), array([1.], dtype=float32))
+    """
+    if not 0.0 < positive_weight < 1.0:
+        raise ValueError(f"positive_weight must be in (0, 1), got {positive_weight}.")
+    positives, n_anchors = _counts(targets)
+    negatives = n_anchors - positives
+    with np.errstate(divide="ignore"):
+        positive = np.where(positives > 0, positive_weight * n_anchors / positives, 0.0)
+        negative = np.where(
+            negatives > 0, (1.0 - positive_weight) * n_anchors / negatives, 0.0
+        )
+    return positive.astype(np.float32), negative.astype(np.float32)
+
+
+def displacement_class_weights(masks):
+    """Displacement-loss weight of an anchor within the radius, per class.
+
+    Parameters
+    ----------
+    masks : list of ndarray of shape (n_frames_i, n_classes), dtype bool
+        Displacement target masks of every training video.
+
+    Returns
+    -------
+    positive : ndarray of shape (n_classes,), dtype float32
+        ``N / P_c``; 0 for a class without any anchor within the radius.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_spotting.targets import displacement_class_weights
+    >>> displacement_class_weights([np.array([[1, 0], [1, 0], [0, 0], [0, 0]], bool)])
+    array([2., 0.], dtype=float32)
+    """
+    positives, n_anchors = _counts(masks)
+    with np.errstate(divide="ignore"):
+        positive = np.where(positives > 0, n_anchors / positives, 0.0)
+    return positive.astype(np.float32)

@@ -1,0 +1,185 @@
+"""The skorch network that trains one spotting network on sampled chunks.
+
+Shape legend: b batch, t frames, c classes, d features.
+
+:class:`SpottingNet` is a :class:`skorch.NeuralNet` whose training step does
+what the paper does (SPEC §5): optional batch mixup (confidence network only),
+a forward/backward pass under optional autocast, optional Sharpness-Aware
+Minimization (a second pass at the perturbed weights on the same batch), and
+one AdamW step.  Data come from a :class:`~sk_spotting.training.ChunkSampler`
+passed as ``X`` to ``fit``; losses are summed on the device and read back once
+per epoch, so the hot loop never waits for the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer
+
+from ..nn import confidence_loss, displacement_loss
+from ._mixup import mixup_batch
+from ._sam import perturb_weights, restore_weights
+
+__all__ = ["SpottingNet", "ConfidenceCriterion", "DisplacementCriterion"]
+
+
+class ConfidenceCriterion(torch.nn.Module):
+    """Weighted BCE-with-logits confidence loss as a module (SPEC §3).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sk_spotting.training import ConfidenceCriterion
+    >>> loss = ConfidenceCriterion()(torch.zeros(1, 2, 1), torch.ones(1, 2, 1),
+    ...                              torch.ones(1, 2, 1))
+    >>> round(float(loss), 4)
+    0.6931
+    """
+
+    def forward(self, logits, target, weight):
+        return confidence_loss(logits, target, weight)
+
+
+class DisplacementCriterion(torch.nn.Module):
+    """Weighted Huber displacement loss as a module (SPEC §3).
+
+    Parameters
+    ----------
+    radius : float
+        Displacement radius in frames; displacements are normalised by it.
+    huber_delta : float, default=0.5
+        Huber threshold in normalised units.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sk_spotting.training import DisplacementCriterion
+    >>> criterion = DisplacementCriterion(radius=12.0)
+    >>> float(criterion(torch.zeros(1, 1, 1), torch.zeros(1, 1, 1),
+    ...                 torch.ones(1, 1, 1)))
+    0.0
+    """
+
+    def __init__(self, radius, huber_delta=0.5):
+        super().__init__()
+        self.radius = float(radius)
+        self.huber_delta = float(huber_delta)
+
+    def forward(self, displacement, target, weight):
+        return displacement_loss(
+            displacement,
+            target,
+            weight,
+            radius=self.radius,
+            huber_delta=self.huber_delta,
+        )
+
+
+class SpottingNet(NeuralNet):
+    """skorch ``NeuralNet`` training one dense-anchor network.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network (input MLP, trunk and one head), mapping ``(b, t, d)`` to
+        ``(b, t, c)``.
+    criterion : torch.nn.Module
+        ``criterion(prediction, target, weight) -> loss``.
+    sam_rho : float, default=0.0
+        SAM neighbourhood radius; 0 disables SAM.
+    mixup_alpha : float, default=0.0
+        Beta parameter of mixup; 0 disables mixup.
+    autocast_dtype : torch.dtype or None, default=None
+        Autocast type for forward passes (``torch.bfloat16`` on GPUs), or None
+        for full float32.
+    **kwargs
+        Other :class:`skorch.NeuralNet` arguments (``optimizer``, ``lr``,
+        ``max_epochs``, ``callbacks``, ``device``, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sk_spotting.training import ChunkSampler, SpottingNet, ConfidenceCriterion
+    >>> module = torch.nn.Linear(3, 2)
+    >>> video = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    >>> target = np.zeros((40, 2), np.float32)
+    >>> sampler = ChunkSampler([video], [target], [np.ones_like(target)],
+    ...                        chunk_frames=8, batch_size=4, chunks_per_epoch=8)
+    >>> net = SpottingNet(module, criterion=ConfidenceCriterion(), max_epochs=2,
+    ...                   optimizer=torch.optim.AdamW, lr=1e-2)
+    >>> net = net.fit(sampler)
+    >>> len(net.history)
+    2
+    """
+
+    def __init__(
+        self,
+        module,
+        *,
+        criterion,
+        sam_rho=0.0,
+        mixup_alpha=0.0,
+        autocast_dtype=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("train_split", None)
+        super().__init__(module, criterion=criterion, **kwargs)
+        self.sam_rho = sam_rho
+        self.mixup_alpha = mixup_alpha
+        self.autocast_dtype = autocast_dtype
+
+    def get_default_callbacks(self):
+        # skorch's defaults read per-batch losses; ours are logged per epoch.
+        return [("epoch_timer", EpochTimer())]
+
+    def get_dataset(self, X, y=None):
+        return X
+
+    def get_iterator(self, dataset, training=False):
+        return dataset
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        device_type = torch.device(self.device).type
+        return torch.autocast(device_type=device_type, dtype=self.autocast_dtype)
+
+    def _forward_loss(self, x, target, weight):
+        with self._autocast():
+            prediction = self.module_(x)
+        return self.criterion_(prediction.float(), target, weight)
+
+    def train_step(self, batch, **fit_params):
+        """One optimizer step on a batch ``(x, target, weight)``: mixup, SAM, AdamW."""
+        self._set_training(True)
+        x, target, weight = batch
+        if self.mixup_alpha > 0:
+            x, target, weight = mixup_batch(x, target, weight, alpha=self.mixup_alpha)
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss = self._forward_loss(x, target, weight)
+        loss.backward()
+        if self.sam_rho > 0:
+            params = [p for p in self.module_.parameters() if p.requires_grad]
+            perturbation = perturb_weights(params, self.sam_rho)
+            self.optimizer_.zero_grad(set_to_none=True)
+            self._forward_loss(x, target, weight).backward()
+            restore_weights(params, perturbation)
+        self.optimizer_.step()
+        return {"loss": loss.detach(), "y_pred": None}
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """Run the batches of one epoch; the mean loss is synchronised once."""
+        if iterator is None:
+            return
+        total, n_batches = None, 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            total = step["loss"] if total is None else total + step["loss"]
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            n_batches += 1
+        self.history.record(prefix + "_batch_count", n_batches)
+        self.history.record(prefix + "_loss", float(total / n_batches))

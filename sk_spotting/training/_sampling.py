@@ -1,0 +1,129 @@
+"""Training chunks sampled uniformly inside videos (SPEC §4).
+
+Shape legend: b batch, t frames, c classes, d features, n all frames.
+
+All training videos are concatenated once into one ``(n, d)`` tensor on the
+training device, with their per-anchor targets and loss weights beside them, so
+that a batch of chunks is a single gather by index: no host copies and no
+Python loop over chunks or frames.  A chunk is drawn by picking a video with
+probability proportional to its number of valid chunk starts (a video shorter
+than a chunk counts as one) and a uniform start; chunks lie fully inside their
+video.  A video shorter than a chunk yields one chunk right-padded with zero
+features, targets and weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["ChunkSampler"]
+
+
+def _concatenate(arrays, dtype, device):
+    """Stack per-video arrays along time into one tensor, reading each once."""
+    n_total = sum(a.shape[0] for a in arrays)
+    out = torch.empty((n_total,) + tuple(arrays[0].shape[1:]), dtype=dtype)
+    position = 0
+    for array in arrays:
+        n = array.shape[0]
+        out[position : position + n] = torch.from_numpy(np.asarray(array))
+        position += n
+    return out.to(device)
+
+
+class ChunkSampler:
+    """Batches of training chunks gathered on the device.
+
+    Parameters
+    ----------
+    videos : list of ndarray of shape (n_frames_i, n_features)
+        Training features (arrays or memory maps; each is read once).
+    targets : list of ndarray of shape (n_frames_i, n_classes)
+        Per-anchor targets of each video.
+    weights : list of ndarray of shape (n_frames_i, n_classes)
+        Per-anchor loss weights of each video.
+    chunk_frames : int
+        Frames per chunk.
+    batch_size : int
+        Chunks per batch.
+    chunks_per_epoch : int
+        Chunks per epoch; an epoch has ``ceil(chunks_per_epoch / batch_size)``
+        full batches.
+    device : str or torch.device, default="cpu"
+        Where the tensors live and batches are gathered.
+    feature_dtype : torch.dtype, default=torch.float32
+        Storage type of the features on the device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_spotting.training import ChunkSampler
+    >>> videos = [np.ones((50, 3), np.float32), np.ones((8, 3), np.float32)]
+    >>> targets = [np.zeros((50, 2), np.float32), np.zeros((8, 2), np.float32)]
+    >>> sampler = ChunkSampler(videos, targets, targets, chunk_frames=10,
+    ...                        batch_size=4, chunks_per_epoch=8)
+    >>> x, target, weight = next(iter(sampler))
+    >>> tuple(x.shape), tuple(target.shape), sampler.n_batches
+    ((4, 10, 3), (4, 10, 2), 2)
+    """
+
+    def __init__(
+        self,
+        videos,
+        targets,
+        weights,
+        *,
+        chunk_frames,
+        batch_size,
+        chunks_per_epoch,
+        device="cpu",
+        feature_dtype=torch.float32,
+    ):
+        self.chunk_frames = int(chunk_frames)
+        self.batch_size = int(batch_size)
+        self.n_batches = max(1, math.ceil(chunks_per_epoch / batch_size))
+        self.device = torch.device(device)
+        n_frames = np.array([v.shape[0] for v in videos], dtype=np.int64)
+        self.features = _concatenate(videos, feature_dtype, self.device)
+        self.targets = _concatenate(targets, torch.float32, self.device)
+        self.weights = _concatenate(weights, torch.float32, self.device)
+        offsets = np.concatenate([[0], np.cumsum(n_frames)[:-1]])
+        n_starts = np.maximum(n_frames - self.chunk_frames + 1, 1)
+        self._offsets = torch.as_tensor(offsets, device=self.device)
+        self._n_frames = torch.as_tensor(n_frames, device=self.device)
+        self._n_starts = torch.as_tensor(n_starts, device=self.device)
+        self._video_probability = torch.as_tensor(
+            n_starts / n_starts.sum(), dtype=torch.float64, device=self.device
+        )
+        self._steps = torch.arange(self.chunk_frames, device=self.device)
+
+    def __len__(self):
+        return self.n_batches
+
+    def sample(self):
+        """Draw one batch: features ``(b, t, d)``, targets and weights ``(b, t, c)``.
+
+        Uses the global torch random generator of the device, which ``fit``
+        seeds from ``random_state``.
+        """
+        video = torch.multinomial(
+            self._video_probability, self.batch_size, replacement=True
+        )
+        uniform = torch.rand(self.batch_size, device=self.device, dtype=torch.float64)
+        start = (uniform * self._n_starts[video]).long()
+        frame = start[:, None] + self._steps[None, :]
+        n_frames = self._n_frames[video][:, None]
+        valid = frame < n_frames
+        index = self._offsets[video][:, None] + torch.minimum(frame, n_frames - 1)
+        valid = valid.unsqueeze(-1)
+        x = self.features[index] * valid.to(self.features.dtype)
+        target = self.targets[index] * valid
+        weight = self.weights[index] * valid
+        return x, target, weight
+
+    def __iter__(self):
+        for _ in range(self.n_batches):
+            yield self.sample()
