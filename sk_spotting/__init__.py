@@ -6,4 +6,6 @@ Soares, Shah and Biswas (ICIP 2022), with the official SoccerNet average-mAP.
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+from ._dense import DenseAnchorSpotter, DenseScores  # noqa: E402
+
+__all__ = ["DenseAnchorSpotter", "DenseScores", "__version__"]

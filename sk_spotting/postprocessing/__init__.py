@@ -6,9 +6,11 @@ the peaks; cells with a post-NMS score >= 0 are the detections.
 """
 
 from ._decode import apply_displacement
+from ._events import scores_to_events
 from ._nms import NMS_METHODS, hard_nms, nms, soft_nms, window_frames
 
 __all__ = [
+    "scores_to_events",
     "NMS_METHODS",
     "apply_displacement",
     "hard_nms",

@@ -1,0 +1,221 @@
+"""DenseAnchorSpotter end to end on tiny models: the scikit-learn contract and more."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import (
+    check_do_not_raise_errors_in_init_or_set_params,
+    check_estimator_cloneable,
+    check_estimator_repr,
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
+
+from sk_spotting import DenseAnchorSpotter
+from sk_spotting.datasets import make_spotting_data
+
+TINY = {
+    "chunk_duration": 16.0,
+    "unet_levels": 2,
+    "epochs": 2,
+    "chunks_per_epoch": 16,
+    "batch_size": 8,
+    "random_state": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_spotting_data(3, n_features=24, minutes=2.0, random_state=1)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    return DenseAnchorSpotter(**TINY).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_estimator_cloneable,
+        check_estimator_repr,
+        check_no_attributes_set_in_init,
+        check_parameters_default_constructible,
+        check_get_params_invariance,
+        check_set_params,
+        check_do_not_raise_errors_in_init_or_set_params,
+    ],
+)
+def test_sklearn_data_free_checks(check):
+    check("DenseAnchorSpotter", DenseAnchorSpotter())
+
+
+def test_tags_are_honest_about_list_input():
+    tags = DenseAnchorSpotter().__sklearn_tags__()
+    assert tags.input_tags.two_d_array is False
+    assert tags.target_tags.required is True
+
+
+def test_fit_returns_self_and_leaves_params_alone(data):
+    X, y = data
+    spotter = DenseAnchorSpotter(**TINY)
+    before = spotter.get_params()
+    assert spotter.fit(X, y) is spotter
+    assert spotter.get_params() == before
+    assert spotter.n_features_in_ == 24
+    assert set(spotter.classes_) == {lab for e in y for lab in e["label"]}
+
+
+def test_not_fitted_error(data):
+    with pytest.raises(NotFittedError):
+        DenseAnchorSpotter().predict(data[0])
+
+
+def test_n_features_mismatch_at_predict(fitted):
+    with pytest.raises(ValueError, match=r"X\[0\].*expected 24 as seen during fit"):
+        fitted.predict([np.zeros((100, 5), np.float32)])
+
+
+def test_predictions_are_events(fitted, data):
+    X, _ = data
+    events = fitted.predict(X)
+    assert len(events) == len(X)
+    for video, table in zip(X, events):
+        assert list(table.columns) == ["time", "label", "confidence"]
+        assert table["time"].between(0, video.shape[0] / 2.0).all()
+        assert set(table["label"]) <= set(fitted.classes_)
+        assert table["confidence"].between(0, 1).all()
+
+
+def test_predict_scores_shapes(fitted, data):
+    X, _ = data
+    scores = fitted.predict_scores(X)
+    n_classes = len(fitted.classes_)
+    for video, (confidence, displacement) in zip(X, scores):
+        assert confidence.shape == (video.shape[0], n_classes)
+        assert displacement.shape == (video.shape[0], n_classes)
+        assert np.all((confidence >= 0) & (confidence <= 1))
+        assert np.all(np.abs(displacement) <= 12.0)
+
+
+def test_score_is_average_map(fitted, data):
+    X, y = data
+    loose = fitted.score(X, y)
+    tight = fitted.score(X, y, tolerances="tight")
+    assert 0.0 <= tight <= loose <= 1.0
+
+
+def test_pickle_round_trip_gives_identical_predictions(fitted, data, tmp_path):
+    X, _ = data
+    path = tmp_path / "spotter.joblib"
+    joblib.dump(fitted, path)
+    loaded = joblib.load(path)
+    for a, b in zip(fitted.predict(X), loaded.predict(X)):
+        pd.testing.assert_frame_equal(a, b)
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(
+        again.predict_scores(X[:1])[0].confidence,
+        fitted.predict_scores(X[:1])[0].confidence,
+    )
+
+
+def test_random_state_makes_cpu_runs_bit_identical(data, fitted):
+    X, y = data
+    other = clone(fitted).fit(X, y)
+    for a, b in zip(fitted.predict_scores(X), other.predict_scores(X)):
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+        np.testing.assert_array_equal(a.displacement, b.displacement)
+    different = clone(fitted).set_params(random_state=1).fit(X, y)
+    assert not np.array_equal(
+        different.predict_scores(X[:1])[0].confidence,
+        fitted.predict_scores(X[:1])[0].confidence,
+    )
+
+
+def test_validation_keeps_best_weights(data):
+    X, y = data
+    spotter = DenseAnchorSpotter(**{**TINY, "epochs": 3}, validation_interval=1)
+    spotter.fit(X[:2], y[:2], X_valid=X[2:], y_valid=y[2:])
+    history = spotter.confidence_net_.history
+    scores = history[:, "valid_average_map"]
+    assert len(scores) == 3
+    assert history[-1, "best_epoch"] == int(np.argmax(scores)) + 1
+    assert len(spotter.displacement_net_.history[:, "valid_average_map"]) == 3
+    pickle.dumps(spotter)  # no validation data captured
+
+
+def test_without_displacement(data):
+    X, y = data
+    spotter = DenseAnchorSpotter(**TINY, use_displacement=False).fit(X, y)
+    assert spotter.displacement_net_ is None
+    assert all(s.displacement is None for s in spotter.predict_scores(X))
+
+
+def test_transformer_trunk_and_soft_nms(data):
+    X, y = data
+    spotter = DenseAnchorSpotter(
+        "transformer", **{**TINY, "epochs": 1}, nms="soft", nms_window=4.0
+    ).fit(X, y)
+    assert len(spotter.predict(X[:1])) == 1
+
+
+def test_per_class_nms_window(data):
+    X, y = data
+    classes = sorted({lab for e in y for lab in e["label"]})
+    windows = dict.fromkeys(classes, 10.0)
+    spotter = DenseAnchorSpotter(**{**TINY, "epochs": 1}, nms_window=windows)
+    spotter.fit(X, y)
+    assert len(spotter.predict(X[:1])[0]) > 0
+    with pytest.raises(ValueError, match="nms_window has no window"):
+        clone(spotter).set_params(nms_window={classes[0]: 10.0}).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"trunk": "lstm"}, "trunk"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+        ({"nms": "medium"}, "nms"),
+        ({"positive_weight": 1.0}, "positive_weight"),
+    ],
+)
+def test_bad_parameters(params, match, data):
+    X, y = data
+    with pytest.raises(ValueError, match=match):
+        DenseAnchorSpotter(**params).fit(X, y)
+
+
+def test_bad_fit_input(data):
+    X, y = data
+    with pytest.raises(ValueError, match="2 entries but X has 3 videos"):
+        DenseAnchorSpotter(**TINY).fit(X, y[:2])
+    bad = [t.copy() for t in y]
+    bad[1].loc[0, "time"] = 1e6
+    with pytest.raises(ValueError, match=r"y\[1\] \(video 1\).*beyond the end"):
+        DenseAnchorSpotter(**TINY).fit(X, bad)
+    with pytest.raises(ValueError, match="unknown label"):
+        DenseAnchorSpotter(**TINY, classes=["Goal"]).fit(X, y)
+    with pytest.raises(ValueError, match="no events"):
+        empty = [pd.DataFrame({"time": [], "label": []})] * 3
+        DenseAnchorSpotter(**TINY).fit(X, empty)
+    with pytest.raises(ValueError, match="X_valid and y_valid"):
+        DenseAnchorSpotter(**TINY).fit(X, y, X_valid=X)
+
+
+def test_short_video_is_padded(data):
+    X, y = data
+    short = X[0][:10]
+    spotter = DenseAnchorSpotter(**{**TINY, "epochs": 1}).fit(
+        X + [short], y + [y[0].iloc[:0]]
+    )
+    (events,) = spotter.predict([short])
+    assert events["time"].max() < 5.0
