@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -19,7 +20,6 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import LRScheduler
 
 from .base import SpotterMixin
 from .data import (
@@ -49,8 +49,9 @@ from .training import (
     DisplacementCriterion,
     EpochProgressBar,
     KeepBestWeights,
-    LinearDecay,
+    LinearDecayScheduler,
     SpottingNet,
+    TrainingCheckpoint,
     ValidationScore,
 )
 
@@ -165,6 +166,10 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         Epochs between validation scores when validation data are given.
     classes : sequence of str, default=None
         Class names; None takes the sorted labels seen in ``y`` at fit.
+    checkpoint_dir : str or os.PathLike, default=None
+        Folder where each network's training state is saved every
+        ``validation_interval`` epochs (atomically); ``fit(..., resume=True)``
+        continues from it.
     device : str, default="auto"
         Torch device; "auto" is CUDA when available, else CPU.
     precision : {"auto", "float32", "bfloat16"}, default="auto"
@@ -252,6 +257,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         "nms_window": [Interval(numbers.Real, 0, None, closed="neither"), dict],
         "validation_interval": [Interval(numbers.Integral, 1, None, closed="left")],
         "classes": ["array-like", None],
+        "checkpoint_dir": [str, os.PathLike, None],
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "random_state": ["random_state"],
@@ -284,6 +290,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         nms_window=20.0,
         validation_interval=10,
         classes=None,
+        checkpoint_dir=None,
         device="auto",
         precision="auto",
         random_state=None,
@@ -312,6 +319,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         self.nms_window = nms_window
         self.validation_interval = validation_interval
         self.classes = classes
+        self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.precision = precision
         self.random_state = random_state
@@ -373,7 +381,9 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         ]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, *, X_valid=None, y_valid=None):
+    def fit(
+        self, X, y, *, X_valid=None, y_valid=None, on_validation=None, resume=False
+    ):
         """Train the confidence network, then the displacement network.
 
         Parameters
@@ -388,6 +398,14 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             keeps its best weights.
         y_valid : list of pandas.DataFrame, default=None
             Events of the validation videos.
+        on_validation : callable, default=None
+            ``on_validation(network, epoch, score)`` is called after each
+            validation score, with ``network`` "confidence" or
+            "displacement" and ``epoch`` that network's 1-based epoch; an
+            exception it raises (e.g. ``optuna.TrialPruned``) stops the fit.
+        resume : bool, default=False
+            Continue from the checkpoints in ``checkpoint_dir`` when they
+            exist (settings must match); a finished network is not retrained.
 
         Returns
         -------
@@ -408,6 +426,12 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
                 classes=list(classes),
                 n_features=self.n_features_in_,
             )
+        if resume and self.checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir to be set.")
+        if on_validation is not None and not callable(on_validation):
+            raise TypeError("on_validation must be callable or None.")
+        self._on_validation = on_validation
+        self._resume = resume
         self._device = _resolve_device(self.device)
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=2)
@@ -418,6 +442,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             self.displacement_net_ = self._fit_displacement(
                 videos, labels, valid, seeds[1]
             )
+        del self._on_validation, self._resume
         return self
 
     def _fit_confidence(self, videos, labels, valid, seed):
@@ -519,22 +544,33 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         else:
             criterion = DisplacementCriterion(radius=self._displacement_radius_frames)
         callbacks = [
-            (
-                "lr_decay",
-                LRScheduler(
-                    policy=torch.optim.lr_scheduler.LambdaLR,
-                    lr_lambda=LinearDecay(n_steps, END_LEARNING_RATE_FRACTION),
-                    step_every="batch",
-                    event_name=None,
-                ),
-            ),
+            ("lr_decay", LinearDecayScheduler(n_steps, END_LEARNING_RATE_FRACTION)),
             ("progress", EpochProgressBar(head, disable=not self.verbose)),
         ]
         if score_fn is not None:
+            on_score = None
+            if self._on_validation is not None:
+
+                def on_score(epoch, score):
+                    self._on_validation(head, epoch, score)
+
             callbacks += [
-                ("validation", ValidationScore(score_fn, self.validation_interval)),
+                (
+                    "validation",
+                    ValidationScore(
+                        score_fn, self.validation_interval, on_score=on_score
+                    ),
+                ),
                 ("best_weights", KeepBestWeights()),
             ]
+        checkpoint = None
+        if self.checkpoint_dir is not None:
+            checkpoint = TrainingCheckpoint(
+                os.path.join(os.fspath(self.checkpoint_dir), f"{head}.pt"),
+                self.validation_interval,
+                fingerprint=self._fingerprint(),
+            )
+            callbacks.append(("checkpoint", checkpoint))
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(seed))
@@ -565,8 +601,39 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
                 callbacks=callbacks,
                 device=device,
             )
-            net.fit(sampler)
+            net.initialize()
+            state = self._load_checkpoint(checkpoint)
+            if state is not None:
+                TrainingCheckpoint.restore(net, state)
+            if state is None or not state["complete"]:
+                net.partial_fit(sampler, epochs=self.epochs - len(net.history))
+                if checkpoint is not None:
+                    checkpoint.save(net, complete=True)
         return net
+
+    def _fingerprint(self):
+        """Settings that a checkpoint must share to be resumed."""
+        ignored = {"checkpoint_dir", "verbose", "device", "validation_interval"}
+        return {
+            "params": {
+                k: repr(v) for k, v in self.get_params().items() if k not in ignored
+            },
+            "classes": list(self.classes_),
+            "n_features": self.n_features_in_,
+        }
+
+    def _load_checkpoint(self, checkpoint):
+        if checkpoint is None or not self._resume:
+            return None
+        if not os.path.exists(checkpoint.path):
+            return None
+        state = TrainingCheckpoint.load(checkpoint.path)
+        if state["fingerprint"] != checkpoint.fingerprint:
+            raise ValueError(
+                f"the checkpoint {checkpoint.path} was written with other settings "
+                f"or data; remove it or resume with the settings it was made with."
+            )
+        return state
 
     # -------------------------------------------------------------- inference
     @torch.no_grad()

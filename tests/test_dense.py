@@ -219,3 +219,68 @@ def test_short_video_is_padded(data):
     )
     (events,) = spotter.predict([short])
     assert events["time"].max() < 5.0
+
+
+def test_on_validation_reports_every_interval(data):
+    X, y = data
+    calls = []
+    spotter = DenseAnchorSpotter(**{**TINY, "epochs": 3}, validation_interval=2)
+    spotter.fit(
+        X[:2],
+        y[:2],
+        X_valid=X[2:],
+        y_valid=y[2:],
+        on_validation=lambda *args: calls.append(args),
+    )
+    assert [(net, epoch) for net, epoch, _ in calls] == [
+        ("confidence", 2),
+        ("confidence", 3),
+        ("displacement", 2),
+        ("displacement", 3),
+    ]
+    assert all(0 <= score <= 1 for *_, score in calls)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_exception_in_on_validation_stops_fit(data):
+    X, y = data
+
+    def prune(network, epoch, score):
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        DenseAnchorSpotter(**TINY, validation_interval=1).fit(
+            X[:2], y[:2], X_valid=X[2:], y_valid=y[2:], on_validation=prune
+        )
+
+
+def test_interrupted_fit_resumes_to_the_same_model(data, tmp_path):
+    X, y = data
+    params = {**TINY, "epochs": 4, "validation_interval": 2}
+    reference = DenseAnchorSpotter(**params).fit(
+        X[:2], y[:2], X_valid=X[2:], y_valid=y[2:]
+    )
+
+    def interrupt(network, epoch, score):
+        if network == "displacement" and epoch == 4:
+            raise KeyboardInterrupt
+
+    spotter = DenseAnchorSpotter(**params, checkpoint_dir=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        spotter.fit(X[:2], y[:2], X_valid=X[2:], y_valid=y[2:], on_validation=interrupt)
+    assert (tmp_path / "confidence.pt").exists()
+    spotter.fit(X[:2], y[:2], X_valid=X[2:], y_valid=y[2:], resume=True)
+    assert len(spotter.confidence_net_.history) == 4
+    assert len(spotter.displacement_net_.history) == 4
+    for a, b in zip(reference.predict_scores(X), spotter.predict_scores(X)):
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+        np.testing.assert_array_equal(a.displacement, b.displacement)
+    with pytest.raises(ValueError, match="other settings"):
+        clone(spotter).set_params(learning_rate=0.1).fit(
+            X[:2], y[:2], X_valid=X[2:], y_valid=y[2:], resume=True
+        )
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        DenseAnchorSpotter(**TINY).fit(X, y, resume=True)

@@ -1,6 +1,13 @@
 """How the network weights get fitted: chunks, SAM, mixup, skorch net, callbacks."""
 
-from ._callbacks import EpochProgressBar, KeepBestWeights, LinearDecay, ValidationScore
+from ._callbacks import (
+    EpochProgressBar,
+    KeepBestWeights,
+    LinearDecay,
+    LinearDecayScheduler,
+    TrainingCheckpoint,
+    ValidationScore,
+)
 from ._mixup import mixup_batch
 from ._net import ConfidenceCriterion, DisplacementCriterion, SpottingNet
 from ._sam import perturb_weights, restore_weights
@@ -13,7 +20,9 @@ __all__ = [
     "EpochProgressBar",
     "KeepBestWeights",
     "LinearDecay",
+    "LinearDecayScheduler",
     "SpottingNet",
+    "TrainingCheckpoint",
     "ValidationScore",
     "mixup_batch",
     "perturb_weights",

@@ -1,16 +1,28 @@
 """skorch callbacks used to train a spotting network.
 
 The learning-rate schedule, the periodic validation average-mAP, keeping the
-best weights, and an epoch-level progress bar.
+best weights, checkpoints that a later fit resumes from, and an epoch-level
+progress bar.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 
+import torch
 from skorch.callbacks import Callback
+from skorch.history import History
 
-__all__ = ["LinearDecay", "ValidationScore", "KeepBestWeights", "EpochProgressBar"]
+__all__ = [
+    "EpochProgressBar",
+    "KeepBestWeights",
+    "LinearDecay",
+    "LinearDecayScheduler",
+    "TrainingCheckpoint",
+    "ValidationScore",
+]
 
 
 class LinearDecay:
@@ -49,6 +61,52 @@ class LinearDecay:
         return (1.0 - self.end_fraction) * (1.0 - progress) + self.end_fraction
 
 
+def _steps_done(net):
+    return sum(row.get("train_batch_count", 0) for row in net.history)
+
+
+class LinearDecayScheduler(Callback):
+    """Set the learning rate of every step from :class:`LinearDecay`.
+
+    The step count is derived from the history, so a resumed fit continues the
+    schedule where it stopped.
+
+    Parameters
+    ----------
+    total_steps : int
+        Steps over which the rate decays to ``end_fraction`` of its start.
+    end_fraction : float, default=0.01
+        Final fraction of the initial learning rate.
+
+    Examples
+    --------
+    >>> from sk_spotting.training import LinearDecayScheduler
+    >>> LinearDecayScheduler(total_steps=32).total_steps
+    32
+    """
+
+    def __init__(self, total_steps, end_fraction=0.01):
+        self.total_steps = total_steps
+        self.end_fraction = end_fraction
+
+    def _apply(self, net):
+        factor = self._decay(self.step_)
+        for group in net.optimizer_.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+
+    def on_train_begin(self, net, **kwargs):
+        self._decay = LinearDecay(self.total_steps, self.end_fraction)
+        for group in net.optimizer_.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.step_ = _steps_done(net)
+        self._apply(net)
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.step_ += 1
+            self._apply(net)
+
+
 class ValidationScore(Callback):
     """Record a validation score every ``interval`` epochs and at the last one.
 
@@ -61,6 +119,9 @@ class ValidationScore(Callback):
         Epochs between two validations.
     name : str, default="valid_average_map"
         History key.
+    on_score : callable, default=None
+        ``on_score(epoch, score)`` called after each score, e.g. to report to
+        an Optuna trial; what it raises stops the fit.
 
     Examples
     --------
@@ -69,20 +130,25 @@ class ValidationScore(Callback):
     'valid_average_map'
     """
 
-    def __init__(self, score_fn, interval, name="valid_average_map"):
+    def __init__(self, score_fn, interval, name="valid_average_map", on_score=None):
         self.score_fn = score_fn
         self.interval = interval
         self.name = name
+        self.on_score = on_score
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
         if self.score_fn is None:
             return
         if epoch % self.interval == 0 or epoch == net.max_epochs:
-            net.history.record(self.name, float(self.score_fn(net)))
+            score = float(self.score_fn(net))
+            net.history.record(self.name, score)
+            if self.on_score is not None:
+                self.on_score(epoch, score)
 
     def on_train_end(self, net, **kwargs):
         self.score_fn = None
+        self.on_score = None
 
 
 class KeepBestWeights(Callback):
@@ -125,6 +191,111 @@ class KeepBestWeights(Callback):
             net.history.record("best_epoch", self.best_epoch_)
         self._best_state = None
 
+    def state_dict(self):
+        """What a checkpoint needs to resume best-weight tracking."""
+        return {
+            "best_score": self.best_score_,
+            "best_epoch": self.best_epoch_,
+            "best_state": self._best_state,
+        }
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
+        self.best_score_ = state["best_score"]
+        self.best_epoch_ = state["best_epoch"]
+        self._best_state = state["best_state"]
+
+
+def save_atomically(obj, path):
+    """``torch.save`` to a temporary file beside ``path``, then rename it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(obj, stream)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+class TrainingCheckpoint(Callback):
+    """Save everything needed to resume training every ``interval`` epochs.
+
+    A checkpoint holds the module and optimizer states, the history, the
+    random generator states and the state of the :class:`KeepBestWeights`
+    callback, written atomically, so an interrupted fit loses at most
+    ``interval`` epochs.  :meth:`restore` puts them back into an initialized
+    net.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Checkpoint file.
+    interval : int
+        Epochs between checkpoints (the last epoch is always saved).
+    fingerprint : dict, default=None
+        Settings the checkpoint must match to be resumed.
+
+    Examples
+    --------
+    >>> from sk_spotting.training import TrainingCheckpoint
+    >>> TrainingCheckpoint("confidence.pt", interval=10).interval
+    10
+    """
+
+    def __init__(self, path, interval, fingerprint=None):
+        self.path = path
+        self.interval = interval
+        self.fingerprint = fingerprint
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        if epoch % self.interval == 0 or epoch == net.max_epochs:
+            self.save(net, complete=False)
+
+    def save(self, net, *, complete):
+        """Write the checkpoint of ``net``; ``complete`` marks finished training."""
+        callbacks = {
+            name: cb.state_dict()
+            for name, cb in net.callbacks_
+            if isinstance(cb, KeepBestWeights)
+        }
+        state = {
+            "fingerprint": self.fingerprint,
+            "complete": complete,
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "history": net.history.to_list(),
+            "callbacks": callbacks,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": (
+                torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+            ),
+        }
+        save_atomically(state, self.path)
+
+    @staticmethod
+    def load(path):
+        """Read a checkpoint file (on the CPU)."""
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+    @staticmethod
+    def restore(net, state):
+        """Put a loaded checkpoint back into an initialized ``net``."""
+        net.module_.load_state_dict(state["module"])
+        if not state["complete"]:
+            net.optimizer_.load_state_dict(state["optimizer"])
+        net.history = History(state["history"])
+        for name, cb in net.callbacks_:
+            if name in state["callbacks"]:
+                cb.load_state_dict(state["callbacks"][name])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
 
 class EpochProgressBar(Callback):
     """A tqdm bar over epochs showing the training loss and validation score.
@@ -152,6 +323,7 @@ class EpochProgressBar(Callback):
 
         self._bar = tqdm(
             total=net.max_epochs,
+            initial=len(net.history),
             desc=self.description,
             unit="epoch",
             disable=self.disable,

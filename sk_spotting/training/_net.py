@@ -131,6 +131,20 @@ class SpottingNet(NeuralNet):
         self.mixup_alpha = mixup_alpha
         self.autocast_dtype = autocast_dtype
 
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train for ``epochs`` more epochs (default ``max_epochs``).
+
+        Unlike skorch's, an interruption (Ctrl-C) is not swallowed: it
+        propagates, leaving the last checkpoint as the record of progress.
+        """
+        if not self.initialized_:
+            self.initialize()
+        fit_params.pop("_routing_method", None)
+        self.notify("on_train_begin", X=X, y=y)
+        self.fit_loop(X, y, **fit_params)
+        self.notify("on_train_end", X=X, y=y)
+        return self
+
     def get_default_callbacks(self):
         # skorch's defaults read per-batch losses; ours are logged per epoch.
         return [("epoch_timer", EpochTimer())]
