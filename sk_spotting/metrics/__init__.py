@@ -1,0 +1,23 @@
+"""Evaluation metrics: the SoccerNet average-mAP and scikit-learn scorers."""
+
+from ._scorer import (
+    average_map_scorer,
+    make_spotting_scorer,
+    tight_average_map_scorer,
+)
+from ._spotting import (
+    LOOSE_TOLERANCES,
+    TIGHT_TOLERANCES,
+    SpottingEvaluation,
+    average_map_score,
+)
+
+__all__ = [
+    "LOOSE_TOLERANCES",
+    "TIGHT_TOLERANCES",
+    "SpottingEvaluation",
+    "average_map_score",
+    "average_map_scorer",
+    "make_spotting_scorer",
+    "tight_average_map_scorer",
+]
