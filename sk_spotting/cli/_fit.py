@@ -1,0 +1,219 @@
+"""``sk-spotting fit``: train a DenseAnchorSpotter on a SoccerNet-style folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ._common import (
+    UsageError,
+    atomic_dump,
+    build_estimator,
+    default_classes,
+    echo,
+    estimator_parameters_epilog,
+    load_data,
+)
+
+DESCRIPTION = """\
+Train a DenseAnchorSpotter (confidence network, then displacement network) on
+the games under DATA_ROOT (<league>/<season>/<game>/{1,2}_<features>.npy and
+Labels-v2.json) and save it with joblib.
+
+Parameters come from, in order: the command's defaults (verbose=1), a JSON
+object given with --config, then each --set KEY=VALUE.  Every key is checked
+against the estimator before any data is read.
+
+The training state of each network is saved every validation_interval epochs
+in the checkpoint folder (default: next to --out, named <out>.checkpoints).
+After an interruption (Ctrl-C, SIGTERM, a killed process), run the same command
+with --resume: training continues from the last checkpoint and ends with the
+same number of epochs, losing at most one validation interval of work.
+"""
+
+
+def add_parser(subparsers, parents):
+    """Register ``fit`` on ``subparsers``."""
+    from .. import DenseAnchorSpotter
+
+    parser = subparsers.add_parser(
+        "fit",
+        parents=parents,
+        help="train a spotter on a SoccerNet-style folder",
+        description=DESCRIPTION,
+        epilog=estimator_parameters_epilog(DenseAnchorSpotter),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("data_root", metavar="DATA_ROOT", help="training data root")
+    parser.add_argument(
+        "--out", required=True, metavar="MODEL", help="model file to write (joblib)"
+    )
+    add_data_arguments(parser, split_help="official split to train on")
+    parser.add_argument(
+        "--valid-split",
+        metavar="SPLIT",
+        help="official split to validate on (from --valid-root, default DATA_ROOT)",
+    )
+    parser.add_argument(
+        "--valid-root",
+        metavar="DIR",
+        help="validation data root (all its games, or those of --valid-split)",
+    )
+    parser.add_argument(
+        "--config", metavar="JSON", help="JSON file of estimator parameters"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="assignments",
+        help="set one estimator parameter (repeatable); see the list below",
+    )
+    parser.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="checkpoint folder (default: <out without suffix>.checkpoints)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted fit from its checkpoints",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bars (verbose=0)"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def add_data_arguments(parser, *, split_help, frame_rate=True):
+    """``--split``, ``--features`` and ``--frame-rate``, shared by commands."""
+    parser.add_argument(
+        "--split",
+        choices=("train", "valid", "test", "challenge"),
+        help=f"{split_help} (default: every game folder under the root)",
+    )
+    parser.add_argument(
+        "--features",
+        default="ResNET_TF2_PCA512",
+        metavar="NAME",
+        help="feature file stem, as in 1_NAME.npy (default: %(default)s)",
+    )
+    if frame_rate:
+        parser.add_argument(
+            "--frame-rate",
+            type=float,
+            metavar="F",
+            help="frames per second of the features (default: 2, or the model's)",
+        )
+
+
+def _summary(X, meta):
+    hours = sum(x.shape[0] for x in X) / 3600
+    return f"{meta['game'].nunique()} games, {len(X)} videos", hours
+
+
+def _checkpoint_dir(args, estimator, explicit):
+    out = Path(args.out)
+    chosen = args.checkpoint_dir
+    if chosen is not None and "checkpoint_dir" in explicit:
+        if Path(chosen) != Path(estimator.checkpoint_dir):
+            raise UsageError(
+                "--checkpoint-dir and the checkpoint_dir parameter disagree; give one."
+            )
+    if chosen is None:
+        chosen = estimator.checkpoint_dir
+    if chosen is None:
+        chosen = (
+            out.with_suffix(".checkpoints")
+            if out.suffix
+            else Path(f"{out}.checkpoints")
+        )
+    return Path(chosen)
+
+
+def _set_frame_rate(args, estimator, explicit):
+    if args.frame_rate is None:
+        return
+    if "frame_rate" in explicit and estimator.frame_rate != args.frame_rate:
+        raise UsageError(
+            f"--frame-rate {args.frame_rate} and frame_rate={estimator.frame_rate} "
+            f"disagree; give one."
+        )
+    try:
+        estimator.set_params(frame_rate=args.frame_rate)
+        estimator._validate_params()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run(args):
+    """Train and save; returns the exit code."""
+    from .. import DenseAnchorSpotter
+
+    estimator, explicit = build_estimator(
+        DenseAnchorSpotter,
+        config=args.config,
+        assignments=args.assignments,
+        defaults={"verbose": 0 if args.quiet else 1},
+    )
+    _set_frame_rate(args, estimator, explicit)
+    checkpoints = _checkpoint_dir(args, estimator, explicit)
+    estimator.set_params(checkpoint_dir=str(checkpoints))
+    if args.valid_split is not None and args.valid_root is None:
+        args.valid_root = args.data_root
+    frame_rate = estimator.frame_rate
+
+    X, y, meta = load_data(
+        args.data_root, split=args.split, features=args.features, frame_rate=frame_rate
+    )
+    X_valid = y_valid = None
+    if args.valid_root is not None:
+        X_valid, y_valid, meta_valid = load_data(
+            args.valid_root,
+            split=args.valid_split,
+            features=args.features,
+            frame_rate=frame_rate,
+        )
+    if estimator.classes is None:
+        classes = default_classes(y, y_valid or [])
+        if classes is not None:  # all 17 SoccerNet-v2 classes, even unseen ones
+            estimator.set_params(classes=classes)
+    what, hours = _summary(X, meta)
+    echo(
+        f"training on {what} ({hours:.1f} h of features, "
+        f"{X[0].shape[1]} features at {frame_rate:g} fps)"
+    )
+    if X_valid is not None:
+        what, hours = _summary(X_valid, meta_valid)
+        echo(f"validating on {what} every {estimator.validation_interval} epochs")
+    existing = sorted(p.name for p in checkpoints.glob("*.pt"))
+    if args.resume and not existing:
+        echo(
+            f"no checkpoint in {str(checkpoints)!r}: starting from scratch",
+            file=sys.stderr,
+        )
+    elif existing and not args.resume:
+        echo(
+            f"note: starting afresh; the checkpoints in {str(checkpoints)!r} "
+            f"will be replaced (--resume continues them)",
+            file=sys.stderr,
+        )
+    args.interrupt_message = (
+        f"Checkpoints are in {str(checkpoints)!r}; run the same command with "
+        f"--resume to continue."
+    )
+    start = time.perf_counter()
+    estimator.fit(X, y, X_valid=X_valid, y_valid=y_valid, resume=args.resume)
+    path = atomic_dump(estimator, args.out)
+    epochs = [f"confidence {len(estimator.confidence_net_.history)}"]
+    if estimator.displacement_net_ is not None:
+        epochs.append(f"displacement {len(estimator.displacement_net_.history)}")
+    echo(
+        f"saved {str(path)!r} after {time.perf_counter() - start:.0f} s "
+        f"(epochs: {', '.join(epochs)})"
+    )
+    return 0

@@ -1,0 +1,261 @@
+"""``sk-spotting report``: PNG figures and a self-contained HTML page."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._common import echo
+from ._evaluate import load_truth_and_predictions
+from ._fit import add_data_arguments
+
+DESCRIPTION = """\
+Draw the visual report of results_spotting.json files against the labels under
+DATA_ROOT: mAP against tolerance (1-60 s), per-class AP for the loose and tight
+average-mAP, a timeline of ground truth against detections for the first
+videos, and a histogram of the time errors of matched detections.  Writes the
+PNG files and index.html (images embedded, a single file to share) into --out.
+"""
+
+CURVE_TOLERANCES = tuple(float(t) for t in range(1, 61))
+
+
+def add_parser(subparsers, parents):
+    """Register ``report`` on ``subparsers``."""
+    parser = subparsers.add_parser(
+        "report",
+        parents=parents,
+        help="PNG figures and an HTML page of results",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("data_root", metavar="DATA_ROOT", help="data root (labels)")
+    parser.add_argument(
+        "results", metavar="RESULTS", help="results folder or submission zip"
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="report folder")
+    add_data_arguments(parser, split_help="official split to report on")
+    parser.add_argument(
+        "--max-videos",
+        type=int,
+        default=4,
+        metavar="N",
+        help="timelines of the first N videos (default: %(default)s)",
+    )
+    parser.add_argument("--title", default="Action spotting report", help="page title")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _save(ax, path):
+    ax.figure.savefig(path, dpi=110)
+    return path
+
+
+def _png_base64(path):
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _evaluate_all(y_true, predictions, classes):
+    from ..metrics import average_map_score
+
+    results = {}
+    for name, y_pred in predictions.items():
+        results[name] = {
+            key: average_map_score(
+                y_true, y_pred, tolerances=tol, classes=classes, return_details=True
+            )
+            for key, tol in (
+                ("loose", "loose"),
+                ("tight", "tight"),
+                ("curve", CURVE_TOLERANCES),
+            )
+        }
+    return results
+
+
+def _video_name(meta, i):
+    if meta is None:
+        return f"video {i}"
+    return f"{meta['game'].iloc[i]} — half {meta['half'].iloc[i]}"
+
+
+def _summary_table(results):
+    rows = {
+        name: {
+            "loose average-mAP": round(100 * r["loose"].average_map, 2),
+            "tight average-mAP": round(100 * r["tight"].average_map, 2),
+        }
+        for name, r in results.items()
+    }
+    return pd.DataFrame(rows).T
+
+
+def _per_class_table(results, name):
+    return pd.DataFrame(
+        {
+            "loose AP": np.round(100 * results[name]["loose"].average_ap_per_class, 2),
+            "tight AP": np.round(100 * results[name]["tight"].average_ap_per_class, 2),
+        },
+        index=list(results[name]["loose"].classes),
+    )
+
+
+def write_report(
+    out_dir,
+    y_true,
+    predictions,
+    *,
+    meta=None,
+    classes=None,
+    frame_rate=2.0,
+    max_videos=4,
+    title="Action spotting report",
+):
+    """Write the figures of a report as PNG files and one HTML page.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        Folder to write into (created).
+    y_true : list of pandas.DataFrame
+        True events per video.
+    predictions : dict of str to list of pandas.DataFrame
+        Named sets of detections per video; the first is the main one (per
+        class bars and timelines), all are drawn on the tolerance curve and
+        the error histogram.
+    meta : pandas.DataFrame, default=None
+        ``game``, ``half`` and optionally ``n_frames`` of each video, for
+        titles and timeline lengths.
+    classes : sequence of str, default=None
+        Classes scored; None takes the labels seen.
+    frame_rate : float, default=2.0
+        Frame rate of ``meta["n_frames"]``.
+    max_videos : int, default=4
+        Timelines are drawn for the first ``max_videos`` videos.
+    title : str, default="Action spotting report"
+        Page title.
+
+    Returns
+    -------
+    files : dict of str to pathlib.Path
+        ``"html"`` and each figure's name to its file.
+    """
+    from ..plotting import (
+        plot_displacement_errors,
+        plot_map_vs_tolerance,
+        plot_per_class_ap,
+        plot_timeline,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = _evaluate_all(y_true, predictions, classes)
+    main = next(iter(predictions))
+    classes = list(results[main]["loose"].classes)
+    files = {}
+    curves = {name: r["curve"] for name, r in results.items()}
+    files["map_vs_tolerance"] = _save(
+        plot_map_vs_tolerance(curves, title="mAP against tolerance"),
+        out / "map_vs_tolerance.png",
+    )
+    files["per_class_ap"] = _save(
+        plot_per_class_ap(
+            {"loose": results[main]["loose"], "tight": results[main]["tight"]},
+            title=f"Average AP per class ({main})",
+        ),
+        out / "per_class_ap.png",
+    )
+    files["displacement_errors"] = _save(
+        plot_displacement_errors(
+            y_true, predictions, title="Time errors of matched detections (±5 s)"
+        ),
+        out / "displacement_errors.png",
+    )
+    for i in range(min(max_videos, len(y_true))):
+        duration = None
+        if meta is not None and "n_frames" in meta.columns:
+            duration = float(meta["n_frames"].iloc[i]) / frame_rate
+        files[f"timeline_{i}"] = _save(
+            plot_timeline(
+                y_true[i],
+                predictions[main][i],
+                classes=classes,
+                duration=duration,
+                title=_video_name(meta, i),
+            ),
+            out / f"timeline_{i}.png",
+        )
+    files["html"] = out / "index.html"
+    files["html"].write_text(
+        _html_page(title, results, main, files, len(y_true)), encoding="utf-8"
+    )
+    return files
+
+
+def _html_page(title, results, main, files, n_videos):
+    def image(key, caption):
+        return (
+            f'<figure><img alt="{html.escape(caption)}" '
+            f'src="data:image/png;base64,{_png_base64(files[key])}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
+    timelines = [k for k in files if k.startswith("timeline_")]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;"
+        "padding:0 1em;color:#222}img{max-width:100%}table{border-collapse:"
+        "collapse}td,th{padding:2px 10px;border-bottom:1px solid #ddd;"
+        "text-align:right}th:first-child,td:first-child{text-align:left}"
+        "figure{margin:1.5em 0}figcaption{color:#555;font-size:90%}</style>",
+        "</head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{n_videos} videos. Average-mAP in %, SoccerNet rules (loose: "
+        "tolerances 5-60 s, tight: 1-5 s).</p>",
+        _summary_table(results).to_html(border=0),
+        "<h2>mAP against tolerance</h2>",
+        image("map_vs_tolerance", "mAP at each tolerance from 1 to 60 s."),
+        "<h2>Per class</h2>",
+        image("per_class_ap", f"Average AP per class, loose and tight ({main})."),
+        _per_class_table(results, main).to_html(border=0),
+        "<h2>Timelines</h2>",
+        *[
+            image(
+                k,
+                "Ground truth (red ticks) and detections (dots, colour = confidence).",
+            )
+            for k in timelines
+        ],
+        "<h2>Time errors</h2>",
+        image(
+            "displacement_errors",
+            "Detection time minus action time for the detections matched within ±5 s.",
+        ),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def run(args):
+    """Write the report; returns the exit code."""
+    y_true, y_pred, meta, classes = load_truth_and_predictions(args)
+    files = write_report(
+        args.out,
+        y_true,
+        {"predictions": y_pred},
+        meta=meta,
+        classes=classes,
+        frame_rate=args.frame_rate or 2.0,
+        max_videos=args.max_videos,
+        title=args.title,
+    )
+    echo(f"wrote {len(files) - 1} figures and {str(files['html'])!r}")
+    return 0

@@ -1,0 +1,135 @@
+"""The report figures: return values, drawn content, no pyplot state."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from sk_spotting.metrics import average_map_score
+from sk_spotting.plotting import (
+    matched_time_errors,
+    plot_displacement_errors,
+    plot_map_vs_tolerance,
+    plot_per_class_ap,
+    plot_timeline,
+)
+
+
+@pytest.fixture
+def events():
+    y_true = [
+        pd.DataFrame({"time": [10.0, 50.0, 90.0], "label": ["Goal", "Foul", "Foul"]}),
+        pd.DataFrame({"time": [20.0], "label": ["Goal"]}),
+    ]
+    y_pred = [
+        pd.DataFrame(
+            {
+                "time": [11.0, 48.0, 52.0, 300.0],
+                "label": ["Goal", "Foul", "Foul", "Goal"],
+                "confidence": [0.9, 0.4, 0.8, 0.05],
+            }
+        ),
+        pd.DataFrame({"time": [19.5], "label": ["Goal"], "confidence": [0.7]}),
+    ]
+    return y_true, y_pred
+
+
+def _details(y_true, y_pred, tolerances):
+    return average_map_score(y_true, y_pred, tolerances=tolerances, return_details=True)
+
+
+def test_no_pyplot_figure_is_left_open(events):
+    import matplotlib.pyplot as plt
+
+    y_true, y_pred = events
+    before = plt.get_fignums()
+    ax = plot_timeline(y_true[0], y_pred[0])
+    assert isinstance(ax, Axes) and isinstance(ax.figure, Figure)
+    assert plt.get_fignums() == before
+
+
+def test_map_vs_tolerance_draws_one_curve_per_evaluation(events, tmp_path):
+    y_true, y_pred = events
+    tolerances = list(range(1, 61))
+    curves = {
+        "model": _details(y_true, y_pred, tolerances),
+        "shifted": _details(
+            y_true, [p.assign(time=p["time"] + 4) for p in y_pred], tolerances
+        ),
+    }
+    ax = plot_map_vs_tolerance(curves, title="t")
+    assert [line.get_label() for line in ax.lines] == ["model", "shifted"]
+    np.testing.assert_allclose(
+        ax.lines[0].get_ydata(), 100 * curves["model"].map_per_tolerance
+    )
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), tolerances)
+    ax.figure.savefig(tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+
+
+def test_map_vs_tolerance_draws_on_given_axes(events):
+    y_true, y_pred = events
+    figure = Figure()
+    axes = figure.subplots(1, 2)
+    ax = plot_map_vs_tolerance(_details(y_true, y_pred, [1.0, 5.0]), ax=axes[1])
+    assert ax is axes[1] and len(ax.lines) == 1 and not axes[0].lines
+
+
+def test_map_vs_tolerance_rejects_an_empty_mapping():
+    with pytest.raises(ValueError, match="empty"):
+        plot_map_vs_tolerance({})
+
+
+def test_per_class_ap_bars(events):
+    y_true, y_pred = events
+    results = {t: _details(y_true, y_pred, t) for t in ("loose", "tight")}
+    ax = plot_per_class_ap(results)
+    widths = [bar.get_width() for bar in ax.patches]
+    assert len(widths) == 4  # 2 classes x (loose, tight)
+    expected = np.concatenate(
+        [100 * results[t].average_ap_per_class for t in ("loose", "tight")]
+    )
+    np.testing.assert_allclose(widths, expected)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[0].startswith("loose (mAP") and labels[1].startswith("tight (mAP")
+
+
+def test_timeline_filters_low_confidences(events):
+    y_true, y_pred = events
+    ax = plot_timeline(
+        y_true[0],
+        y_pred[0],
+        classes=["Goal", "Foul", "Corner"],
+        duration=600.0,
+        min_confidence=0.3,
+    )
+    detections, truth = ax.collections[:2]
+    assert len(detections.get_offsets()) == 3  # the 0.05 detection is hidden
+    assert len(truth.get_offsets()) == 3
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Goal", "Foul", "Corner"]
+    assert ax.get_xlim() == (0.0, 10.0)
+
+
+def test_matched_time_errors_follow_the_metric_rule(events):
+    y_true, y_pred = events
+    # Foul at 50 takes the more confident 52 (not the nearer 48); Foul at 90
+    # has nothing within 5 s; the Goal 300 s detection matches nothing.
+    errors = matched_time_errors(y_true, y_pred, tolerance=10.0)
+    assert sorted(errors.tolist()) == [-0.5, 1.0, 2.0]
+    assert (
+        matched_time_errors(y_true, y_pred, tolerance=10.0, classes=["Goal"]).size == 2
+    )
+    # A detection is taken once: the second Foul gets 48 only in a wide window.
+    wide = matched_time_errors(y_true, y_pred, tolerance=90.0, classes=["Foul"])
+    assert sorted(wide.tolist()) == [-42.0, 2.0]
+
+
+def test_displacement_errors_histogram(events):
+    y_true, y_pred = events
+    ax = plot_displacement_errors(
+        y_true, {"a": y_pred, "b": y_pred}, tolerance=10.0, bin_width=0.5
+    )
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[0].startswith("a: 3 matches") and labels[1].startswith("b: 3")
+    assert ax.get_xlim() == (-5.5, 5.5)
