@@ -553,20 +553,27 @@ def _interpolated_ap(tp, n_detections, n_labels):
     return ap / 11
 
 
-def _variant_ap(keep, matches, classes_of, bins, n_labels, n_tolerances):
-    """AP of shape (t, c) over the detections in ``keep``.
+def _ap_by_visibility(matches, closest, classes_of, bins, n_labels, n_tolerances):
+    """AP tables (t, c) of the three variants: all, visible, unshown.
 
-    ``matches`` are the (tolerance, detection) index pairs of the true positives.
+    Every detection's closest label is either visible or unshown, so the
+    counts of all detections are the sums of the two variants' counts.
+    ``n_labels`` has shape (2, c): visible then unshown label counts.
     """
-    n_classes = len(n_labels)
-    n_detections = _counts_at_thresholds(classes_of[keep], bins[keep], n_classes)
+    n_classes = n_labels.shape[1]
+    unshown = (closest < 0).astype(np.int64)
+    n_detections = _counts_at_thresholds(
+        unshown * n_classes + classes_of, bins, 2 * n_classes
+    ).reshape(2, n_classes, -1)
     tolerance, detection = matches
-    kept = keep[detection]
-    tolerance, detection = tolerance[kept], detection[kept]
-    rows = tolerance * n_classes + classes_of[detection]
-    tp = _counts_at_thresholds(rows, bins[detection], n_tolerances * n_classes)
-    tp = tp.reshape(n_tolerances, n_classes, -1)
-    return _interpolated_ap(tp, n_detections, n_labels)
+    rows = (tolerance * 2 + unshown[detection]) * n_classes + classes_of[detection]
+    tp = _counts_at_thresholds(rows, bins[detection], n_tolerances * 2 * n_classes)
+    tp = tp.reshape(n_tolerances, 2, n_classes, -1)
+    return (
+        _interpolated_ap(tp.sum(axis=1), n_detections.sum(axis=0), n_labels.sum(0)),
+        _interpolated_ap(tp[:, 0], n_detections[0], n_labels[0]),
+        _interpolated_ap(tp[:, 1], n_detections[1], n_labels[1]),
+    )
 
 
 def _average_over_tolerances(values):
@@ -623,16 +630,14 @@ def _evaluate(truth, predictions, tolerances, classes):
     closest = _closest_visibility(label_keys, label_values, detection_keys, n_groups)
     classes_of = detection_keys // _N_FRAMES % len(classes)
     label_classes = label_keys // _N_FRAMES % len(classes)
-    n_visible = np.bincount(label_classes[label_values > 0], minlength=len(classes))
-    n_unshown = np.bincount(label_classes[label_values < 0], minlength=len(classes))
-    args = (matches, classes_of, _threshold_bins(scores))
-    return (
-        _variant_ap(
-            np.ones(len(scores), bool), *args, n_visible + n_unshown, len(radii)
-        ),
-        _variant_ap(closest > 0.5, *args, n_visible, len(radii)),
-        _variant_ap(closest < -0.5, *args, n_unshown, len(radii)),
+    n_labels = np.stack(
+        [
+            np.bincount(label_classes[label_values > 0], minlength=len(classes)),
+            np.bincount(label_classes[label_values < 0], minlength=len(classes)),
+        ]
     )
+    bins = _threshold_bins(scores)
+    return _ap_by_visibility(matches, closest, classes_of, bins, n_labels, len(radii))
 
 
 def average_map_score(
