@@ -1,0 +1,365 @@
+"""Tuning in turn with Optuna: one study per parameter, shareable by workers.
+
+The paper tunes each hyper-parameter in turn on the validation set (learning
+rate, then SAM rho, then weight decay, then mixup alpha).  ``tune_in_turn``
+runs one Optuna study per parameter; each study holds the best values of the
+previous ones fixed.  Any number of worker processes, on one machine or many,
+can run ``tune_in_turn`` on the same storage and study name: each study gets
+exactly ``n_trials_per_param`` finished trials, and every worker waits for the
+last trials of a study before it starts the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+import pandas as pd
+from joblib import effective_n_jobs
+from optuna.storages import InMemoryStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from sklearn.base import clone
+
+from ._objective import (
+    check_scoring,
+    check_validation,
+    check_validation_hooks,
+    fit_with_validation,
+)
+from ._search_space import check_search_spaces
+from ._workers import (
+    FIXED_ATTR,
+    SURPLUS_ATTR,
+    Plan,
+    check_storage,
+    run_worker,
+    run_workers,
+    seed_from,
+)
+
+__all__ = ["TuningResult", "tune_in_turn"]
+
+
+@dataclass(repr=False)
+class TuningResult:
+    """What :func:`tune_in_turn` found.
+
+    Attributes
+    ----------
+    best_params : dict
+        Best value of each tuned parameter, by full ``get_params`` key, in
+        tuning order.
+    best_scores : dict
+        Best validation score of each parameter's study.
+    best_estimator : estimator object
+        A clone of the estimator with ``best_params`` set; fitted on ``X``
+        (with the validation set, if one was given) when ``refit=True``.
+    trials : pandas.DataFrame
+        One row per trial of every study: ``param``, ``study``, ``number``,
+        ``state``, ``value``, ``duration`` (seconds), ``worker`` (host:pid)
+        and one column per tuned parameter with the value the trial used.
+    studies : list of optuna.study.Study
+        The studies, in tuning order (in-memory copies when ``n_jobs > 1``
+        ran on a temporary journal).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sk_spotting.model_selection import TuningResult
+    >>> TuningResult({"learning_rate": 1e-3}, {"learning_rate": 0.5}, None,
+    ...              pd.DataFrame(), [])
+    TuningResult(best_params={'learning_rate': 0.001}, n_trials=0)
+    """
+
+    best_params: dict
+    best_scores: dict
+    best_estimator: object
+    trials: pd.DataFrame
+    studies: list
+
+    def __repr__(self):
+        return (
+            f"TuningResult(best_params={self.best_params}, n_trials={len(self.trials)})"
+        )
+
+
+def _trials_table(studies, keys, base_params):
+    rows = []
+    for key, study in zip(keys, studies):
+        fixed = study.user_attrs[FIXED_ATTR]
+        for trial in study.get_trials(deepcopy=False):
+            if trial.user_attrs.get(SURPLUS_ATTR):
+                continue
+            duration = trial.duration
+            row = {
+                "param": key,
+                "study": study.study_name,
+                "number": trial.number,
+                "state": trial.state.name,
+                "value": trial.value,
+                "duration": None if duration is None else duration.total_seconds(),
+                "worker": trial.user_attrs.get("worker"),
+            }
+            for other in keys:
+                if other == key:
+                    row[other] = trial.params.get(key, np.nan)
+                else:
+                    row[other] = fixed.get(other, base_params[other])
+            rows.append(row)
+    columns = ["param", "study", "number", "state", "value", "duration", "worker"]
+    return pd.DataFrame(rows, columns=columns + list(keys))
+
+
+def tune_in_turn(
+    estimator,
+    X,
+    y,
+    *,
+    X_valid=None,
+    y_valid=None,
+    cv=None,
+    groups=None,
+    params=("learning_rate", "sam_rho", "weight_decay", "mixup_alpha"),
+    search_spaces=None,
+    n_trials_per_param=10,
+    scoring="loose",
+    storage=None,
+    study_name=None,
+    n_jobs=1,
+    random_state=None,
+    pruner=None,
+    sampler=None,
+    refit=True,
+):
+    """Tune hyper-parameters one after the other, each with an Optuna study.
+
+    For each parameter of ``params`` in turn, a study (named
+    ``"<study_name>:<full parameter key>"``) runs ``n_trials_per_param``
+    trials that search that parameter alone, with the parameters tuned
+    before it fixed at their best values and the later ones as set on
+    ``estimator``: the paper's protocol (learning rate, then SAM rho, then
+    weight decay, then mixup alpha, on the validation set).  Each trial
+    fits a clone with validation and reports the validation average-mAP
+    to Optuna, so that ``pruner`` can stop bad trials early (see
+    :func:`make_objective`).
+
+    Parameters
+    ----------
+    estimator : estimator object
+        A spotter whose ``fit`` takes ``X_valid``, ``y_valid`` and
+        ``on_validation`` (:class:`~sk_spotting.DenseAnchorSpotter`), or a
+        pipeline ending in one; the pipeline's transformers are fitted on the
+        training videos and transform the validation videos.
+    X : list of array-like of shape (n_frames_i, n_features)
+        Training videos.
+    y : list of pandas.DataFrame
+        Events of each training video.
+    X_valid : list of array-like, default=None
+        Validation videos: every trial trains on ``X`` and is scored on
+        them.
+    y_valid : list of pandas.DataFrame, default=None
+        Events of the validation videos.
+    cv : int, cross-validation generator or iterable, default=None
+        Without a validation set: each trial fits once per split and is
+        scored on the held-out videos (mean over splits).  None is 5-fold.
+    groups : array-like of shape (n_videos,), default=None
+        Groups for group splitters, e.g. :func:`groups_from_meta`.
+    params : sequence of str, default=("learning_rate", "sam_rho", \
+"weight_decay", "mixup_alpha")
+        Parameters in tuning order: ``get_params`` keys or their last part
+        (``"learning_rate"`` finds ``"denseanchorspotter__learning_rate"``).
+    search_spaces : dict, default=None
+        Name to optuna distribution or list of values; parameters without an
+        entry take the default spaces (see Notes).
+    n_trials_per_param : int, default=10
+        Trials that finish (complete or pruned) in each study, whatever the
+        number of workers.
+    scoring : {"loose", "tight"} or scorer, default="loose"
+        Loose or tight average-mAP, or a scorer from
+        :func:`sk_spotting.metrics.make_spotting_scorer`.
+    storage : str or optuna.storages.BaseStorage, default=None
+        Where the studies live: None keeps them in memory (or in a temporary
+        journal file shared by the ``n_jobs`` workers), a database URL
+        (``"postgresql://user@host/db"``, ``"sqlite:///tune.db"``) or any
+        optuna storage object, e.g. ``JournalStorage(JournalFileBackend(path))``
+        or an ``RDBStorage`` with a heartbeat.  Workers on other machines
+        join by calling ``tune_in_turn`` with the same storage and
+        ``study_name``.
+    study_name : str, default=None
+        Prefix of the study names; required with ``storage``.
+    n_jobs : int, default=1
+        Worker processes started here (spawned; -1 for one per CPU), each
+        running trials of the same studies; torch threads are shared out
+        between them.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the default sampler of each study and worker.  Workers started
+        separately (other machines) need different values or None.
+    pruner : optuna.pruners.BasePruner, default=None
+        Pruner of every study (copied per study); None is Optuna's default,
+        :class:`~optuna.pruners.MedianPruner`; pass
+        :class:`~optuna.pruners.NopPruner` to never prune.
+    sampler : optuna.samplers.BaseSampler, default=None
+        Sampler of every study (copied per study and reseeded per worker);
+        None is a seeded :class:`~optuna.samplers.TPESampler` with
+        ``constant_liar=True`` and ``n_trials_per_param // 2`` random startup
+        trials (at most 10).
+    refit : bool, default=True
+        Fit ``best_estimator`` on ``X`` (validating on ``X_valid`` when given)
+        after tuning.
+
+    Returns
+    -------
+    result : TuningResult
+        ``best_params``, ``best_scores``, ``best_estimator``, the ``trials``
+        table and the ``studies``.
+
+    Raises
+    ------
+    ValueError
+        Before any training: unknown or ambiguous parameter names, an empty
+        or single-valued search space or one the estimator rejects, a scorer
+        that is not an average-mAP scorer, a storage that cannot be reached,
+        ``storage`` without ``study_name``, or invalid data.
+    RuntimeError
+        If a study ends without any complete trial.
+
+    See Also
+    --------
+    make_objective : The objective of each trial, for hand-written studies.
+    groups_from_meta : Groups that keep the halves of a game together.
+
+    Notes
+    -----
+    Default search spaces (around the SPEC's defaults, :data:`DEFAULT_SEARCH_SPACES`):
+    ``learning_rate`` log-uniform in [1e-4, 1e-2], ``sam_rho`` uniform in
+    [0, 1], ``weight_decay`` log-uniform in [2e-5, 2e-3] and ``mixup_alpha``
+    uniform in [0, 4] (0 switches SAM and mixup off).
+
+    **Workers.**  Each worker counts the study's complete, pruned, running
+    and waiting trials before starting one, and a trial that still finds
+    itself beyond the first ``n_trials_per_param`` (two workers starting at
+    once) ends at once as FAIL with the user attribute
+    ``"sk_spotting:surplus"``; such trials are left out of ``trials``.  A
+    worker then waits for the other workers' running trials before moving to
+    the next parameter.  A worker killed mid-trial leaves its trial RUNNING;
+    with an ``RDBStorage`` created with ``heartbeat_interval`` and
+    ``grace_period`` the other workers mark it FAIL once stale (and re-run
+    it with ``heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback()``)
+    and run a replacement.  Journal storages have no heartbeat: there, a
+    killed worker's trial stays RUNNING and the others wait for it, until it
+    is marked failed by hand (``study.tell(number, state=TrialState.FAIL)``).
+
+    Rerunning with the same storage and ``study_name`` resumes: studies with
+    enough trials are only read.  A study made for another parameter or
+    other fixed values raises a ``ValueError``.
+
+    With ``n_jobs > 1`` the workers are spawned processes: scripts must call
+    ``tune_in_turn`` under ``if __name__ == "__main__":``.
+
+    Examples
+    --------
+    >>> from optuna.distributions import FloatDistribution
+    >>> from sk_spotting import DenseAnchorSpotter
+    >>> from sk_spotting.datasets import make_spotting_data
+    >>> from sk_spotting.model_selection import tune_in_turn
+    >>> X, y = make_spotting_data(3, n_features=8, minutes=1.0, classes=["a"],
+    ...                           random_state=0)
+    >>> spotter = DenseAnchorSpotter(chunk_duration=16.0, unet_levels=1, epochs=1,
+    ...                              chunks_per_epoch=4, batch_size=4,
+    ...                              use_displacement=False, random_state=0)
+    >>> result = tune_in_turn(
+    ...     spotter, X[:2], y[:2], X_valid=X[2:], y_valid=y[2:],
+    ...     params=["learning_rate", "sam_rho"], n_trials_per_param=2,
+    ...     search_spaces={"sam_rho": [0.0, 0.5]}, random_state=0, refit=False)
+    >>> list(result.best_params)
+    ['learning_rate', 'sam_rho']
+    >>> result.trials[["param", "number", "state"]].shape
+    (4, 3)
+    """
+    spaces = check_search_spaces(estimator, params, search_spaces)
+    scorer = check_scoring(scoring)
+    check_validation_hooks(estimator)
+    if not isinstance(n_trials_per_param, (int, np.integer)) or n_trials_per_param < 1:
+        raise ValueError(
+            f"n_trials_per_param must be a positive integer, got "
+            f"{n_trials_per_param!r}."
+        )
+    if pruner is not None and not isinstance(pruner, optuna.pruners.BasePruner):
+        raise TypeError(f"pruner must be an optuna pruner, got {pruner!r}.")
+    if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise TypeError(f"sampler must be an optuna sampler, got {sampler!r}.")
+    n_jobs = effective_n_jobs(n_jobs)
+    if storage is not None and study_name is None:
+        raise ValueError(
+            "Give a study_name with a storage: workers find the studies by name."
+        )
+    if study_name is not None and not isinstance(study_name, str):
+        raise TypeError(f"study_name must be a string, got {study_name!r}.")
+    validation, splits = check_validation(estimator, X, y, X_valid, y_valid, cv, groups)
+    storage = check_storage(storage, n_jobs)
+    temporary = None
+    if storage is None:
+        study_name = study_name or "sk_spotting"
+        if n_jobs > 1:
+            temporary = tempfile.mkdtemp(prefix="sk_spotting_tune_")
+            journal = os.path.join(temporary, "journal.log")
+            storage = JournalStorage(JournalFileBackend(journal))
+        else:
+            storage = InMemoryStorage()
+    plan = Plan(
+        estimator=estimator,
+        X=list(X),
+        y=list(y),
+        validation=validation,
+        splits=splits,
+        scorer=scorer,
+        spaces=spaces,
+        n_trials=int(n_trials_per_param),
+        storage=storage,
+        study_name=study_name,
+        sampler=sampler,
+        pruner=pruner,
+        seed=seed_from(random_state),
+    )
+    try:
+        if n_jobs > 1:
+            best_params = run_workers(plan, n_jobs)
+        else:
+            best_params = run_worker(plan, 0)
+        keys = list(spaces)
+        studies = [
+            optuna.load_study(study_name=f"{study_name}:{key}", storage=storage)
+            for key in keys
+        ]
+        if temporary is not None:
+            memory = InMemoryStorage()
+            for study in studies:
+                optuna.copy_study(
+                    from_study_name=study.study_name,
+                    from_storage=storage,
+                    to_storage=memory,
+                )
+            studies = [
+                optuna.load_study(study_name=s.study_name, storage=memory)
+                for s in studies
+            ]
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+    base_params = estimator.get_params(deep=True)
+    best_scores = {key: study.best_value for key, study in zip(keys, studies)}
+    best_estimator = clone(estimator).set_params(**best_params)
+    if refit:
+        valid = validation or (None, None)
+        fit_with_validation(best_estimator, plan.X, plan.y, *valid)
+    return TuningResult(
+        best_params=best_params,
+        best_scores=best_scores,
+        best_estimator=best_estimator,
+        trials=_trials_table(studies, keys, base_params),
+        studies=studies,
+    )

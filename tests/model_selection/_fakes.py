@@ -1,0 +1,67 @@
+"""A scripted spotter for tuning tests: its validation scores are known.
+
+Importable by worker subprocesses (``tests.model_selection._fakes``).
+"""
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from sk_spotting.base import SpotterMixin
+
+
+class ScriptedSpotter(SpotterMixin, BaseEstimator):
+    """Reports ``learning_rate * epoch`` at every epoch of each network.
+
+    ``predict`` puts one event of the first class one second after each true
+    event when ``learning_rate >= 0.5``, else nowhere, so the final score also
+    follows the learning rate.  ``sleep`` seconds pass in ``fit``.
+    """
+
+    def __init__(
+        self,
+        learning_rate=1e-3,
+        sam_rho=0.5,
+        epochs=3,
+        use_displacement=True,
+        sleep=0.0,
+        frame_rate=2.0,
+        classes=("a", "b"),
+    ):
+        self.learning_rate = learning_rate
+        self.sam_rho = sam_rho
+        self.epochs = epochs
+        self.use_displacement = use_displacement
+        self.sleep = sleep
+        self.frame_rate = frame_rate
+        self.classes = classes
+
+    def fit(self, X, y, *, X_valid=None, y_valid=None, on_validation=None):
+        self.classes_ = np.asarray(self.classes, dtype=object)
+        self.n_features_in_ = np.asarray(X[0]).shape[1]
+        self.n_valid_features_ = None
+        if X_valid is not None:
+            self.n_valid_features_ = np.asarray(X_valid[0]).shape[1]
+        time.sleep(self.sleep)
+        if X_valid is not None and on_validation is not None:
+            networks = ["confidence", "displacement"][: 1 + self.use_displacement]
+            for network in networks:
+                for epoch in range(1, self.epochs + 1):
+                    on_validation(network, epoch, self.learning_rate * epoch)
+        self.y_seen_ = len(y)
+        return self
+
+    def predict(self, X):
+        label = self.classes[0]
+        return [
+            pd.DataFrame(
+                {
+                    "time": [1.0] if self.learning_rate >= 0.5 else [],
+                    "label": [label] if self.learning_rate >= 0.5 else [],
+                    "confidence": [0.9] if self.learning_rate >= 0.5 else [],
+                }
+            )
+            for _ in X
+        ]
