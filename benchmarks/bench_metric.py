@@ -14,6 +14,7 @@ Run ``python benchmarks/bench_metric.py`` (``--help`` for options).
 """
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -207,6 +208,7 @@ def main(argv=None):
     parser.add_argument("--skip-devkit", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    print(f"CPUs: {os.cpu_count()}, load average at start: {os.getloadavg()[0]:.1f}")
     rng = np.random.default_rng(args.seed)
     y_true = make_ground_truth(rng, args.n_videos, args.n_actions)
     if "sparse" in args.runs:
