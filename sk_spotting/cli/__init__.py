@@ -26,11 +26,11 @@ import traceback
 import warnings
 
 from .. import __version__
-from . import _common, _demo, _evaluate, _fit, _predict, _report
+from . import _common, _demo, _evaluate, _fit, _predict, _report, _tune
 
 __all__ = ["main"]
 
-_COMMANDS = (_demo, _fit, _predict, _evaluate, _report)
+_COMMANDS = (_demo, _fit, _predict, _evaluate, _report, _tune)
 
 
 def build_parser():

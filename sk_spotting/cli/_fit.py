@@ -50,28 +50,7 @@ def add_parser(subparsers, parents):
     parser.add_argument(
         "--out", required=True, metavar="MODEL", help="model file to write (joblib)"
     )
-    add_data_arguments(parser, split_help="official split to train on")
-    parser.add_argument(
-        "--valid-split",
-        metavar="SPLIT",
-        help="official split to validate on (from --valid-root, default DATA_ROOT)",
-    )
-    parser.add_argument(
-        "--valid-root",
-        metavar="DIR",
-        help="validation data root (all its games, or those of --valid-split)",
-    )
-    parser.add_argument(
-        "--config", metavar="JSON", help="JSON file of estimator parameters"
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="assignments",
-        help="set one estimator parameter (repeatable); see the list below",
-    )
+    add_estimator_arguments(parser)
     parser.add_argument(
         "--checkpoint-dir",
         metavar="DIR",
@@ -81,9 +60,6 @@ def add_parser(subparsers, parents):
         "--resume",
         action="store_true",
         help="continue an interrupted fit from its checkpoints",
-    )
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress bars (verbose=0)"
     )
     parser.set_defaults(run=run)
     return parser
@@ -150,8 +126,46 @@ def _set_frame_rate(args, estimator, explicit):
         raise UsageError(str(exc)) from None
 
 
-def run(args):
-    """Train and save; returns the exit code."""
+def add_estimator_arguments(parser):
+    """Training data and estimator options shared by ``fit`` and ``tune``."""
+    add_data_arguments(parser, split_help="official split to train on")
+    parser.add_argument(
+        "--valid-split",
+        metavar="SPLIT",
+        help="official split to validate on (from --valid-root, default DATA_ROOT)",
+    )
+    parser.add_argument(
+        "--valid-root",
+        metavar="DIR",
+        help="validation data root (all its games, or those of --valid-split)",
+    )
+    parser.add_argument(
+        "--config", metavar="JSON", help="JSON file of estimator parameters"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="assignments",
+        help="set one estimator parameter (repeatable); see the list below",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bars (verbose=0)"
+    )
+
+
+def estimator_and_data(args):
+    """The configured estimator and the training (and validation) data.
+
+    Returns
+    -------
+    estimator : DenseAnchorSpotter
+    explicit : set of str
+        Parameters set by ``--config`` or ``--set``.
+    train : tuple of (X, y, meta)
+    valid : tuple of (X, y, meta) or None
+    """
     from .. import DenseAnchorSpotter
 
     estimator, explicit = build_estimator(
@@ -161,35 +175,41 @@ def run(args):
         defaults={"verbose": 0 if args.quiet else 1},
     )
     _set_frame_rate(args, estimator, explicit)
-    checkpoints = _checkpoint_dir(args, estimator, explicit)
-    estimator.set_params(checkpoint_dir=str(checkpoints))
     if args.valid_split is not None and args.valid_root is None:
         args.valid_root = args.data_root
     frame_rate = estimator.frame_rate
-
-    X, y, meta = load_data(
+    train = load_data(
         args.data_root, split=args.split, features=args.features, frame_rate=frame_rate
     )
-    X_valid = y_valid = None
+    valid = None
     if args.valid_root is not None:
-        X_valid, y_valid, meta_valid = load_data(
+        valid = load_data(
             args.valid_root,
             split=args.valid_split,
             features=args.features,
             frame_rate=frame_rate,
         )
     if estimator.classes is None:
-        classes = default_classes(y, y_valid or [])
+        classes = default_classes(train[1], valid[1] if valid else [])
         if classes is not None:  # all 17 SoccerNet-v2 classes, even unseen ones
             estimator.set_params(classes=classes)
-    what, hours = _summary(X, meta)
+    what, hours = _summary(train[0], train[2])
     echo(
         f"training on {what} ({hours:.1f} h of features, "
-        f"{X[0].shape[1]} features at {frame_rate:g} fps)"
+        f"{train[0][0].shape[1]} features at {frame_rate:g} fps)"
     )
-    if X_valid is not None:
-        what, hours = _summary(X_valid, meta_valid)
+    if valid is not None:
+        what, _ = _summary(valid[0], valid[2])
         echo(f"validating on {what} every {estimator.validation_interval} epochs")
+    return estimator, explicit, train, valid
+
+
+def run(args):
+    """Train and save; returns the exit code."""
+    estimator, explicit, (X, y, _), valid = estimator_and_data(args)
+    X_valid, y_valid = (valid[0], valid[1]) if valid else (None, None)
+    checkpoints = _checkpoint_dir(args, estimator, explicit)
+    estimator.set_params(checkpoint_dir=str(checkpoints))
     existing = sorted(p.name for p in checkpoints.glob("*.pt"))
     if args.resume and not existing:
         echo(

@@ -1,0 +1,203 @@
+"""``sk-spotting tune``: the paper's tuning in turn, from the command line.
+
+A thin wrapper over :func:`sk_spotting.model_selection.tune_in_turn`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import numbers
+from pathlib import Path
+
+from ._common import UsageError, atomic_dump, echo, estimator_parameters_epilog
+from ._fit import add_estimator_arguments, estimator_and_data
+
+DESCRIPTION = """\
+Tune hyper-parameters one after the other (the paper's protocol: learning
+rate, then SAM rho, then weight decay, then mixup alpha), each with an Optuna
+study of --n-trials trials scored on the validation games (--valid-root or
+--valid-split), or by group k-fold over the training games (--cv).  The other
+parameters come from --config and --set, as for 'fit'.
+
+Writes into --out: best_params.json (all estimator parameters, ready for
+'sk-spotting fit --config'), trials.csv (one row per trial) and, unless
+--no-refit, model.joblib fitted with the best parameters.
+
+Search spaces: --space KEY=JSON, where a JSON list is a set of values and an
+object {"low": 1e-4, "high": 1e-2, "log": true} a range (integers give an
+integer range); parameters without one use the defaults of
+sk_spotting.model_selection.DEFAULT_SEARCH_SPACES.  Several machines can share
+the studies through --storage (an Optuna database URL) and --study-name.
+"""
+
+
+def add_parser(subparsers, parents):
+    """Register ``tune`` on ``subparsers``."""
+    from .. import DenseAnchorSpotter
+
+    parser = subparsers.add_parser(
+        "tune",
+        parents=parents,
+        help="tune hyper-parameters in turn with Optuna",
+        description=DESCRIPTION,
+        epilog=estimator_parameters_epilog(DenseAnchorSpotter),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("data_root", metavar="DATA_ROOT", help="training data root")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_estimator_arguments(parser)
+    parser.add_argument(
+        "--params",
+        default="learning_rate,sam_rho,weight_decay,mixup_alpha",
+        metavar="P1,P2",
+        help="parameters in tuning order (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--space",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="search space of one parameter (repeatable), see above",
+    )
+    parser.add_argument(
+        "--n-trials",
+        type=int,
+        default=10,
+        metavar="N",
+        help="trials per parameter (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scoring",
+        choices=("loose", "tight"),
+        default="loose",
+        help="validation average-mAP to maximise (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cv",
+        type=int,
+        default=5,
+        metavar="K",
+        help="group k-fold over games without validation data (default: 5)",
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on this machine (default: 1)",
+    )
+    parser.add_argument("--storage", metavar="URL", help="Optuna storage URL")
+    parser.add_argument("--study-name", metavar="NAME", help="study name prefix")
+    parser.add_argument(
+        "--seed", type=int, metavar="S", help="seed of the samplers (default: none)"
+    )
+    parser.add_argument(
+        "--no-refit", action="store_true", help="do not fit the best model"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def parse_space(text):
+    """One ``--space KEY=JSON`` argument as ``(key, space)``.
+
+    Parameters
+    ----------
+    text : str
+        ``KEY=[v1, v2]`` or ``KEY={"low": a, "high": b, "log": bool}``.
+
+    Returns
+    -------
+    key : str
+    space : list or optuna distribution
+
+    Examples
+    --------
+    >>> from sk_spotting.cli._tune import parse_space
+    >>> parse_space("sam_rho=[0, 0.5]")
+    ('sam_rho', [0, 0.5])
+    >>> parse_space('learning_rate={"low": 1e-4, "high": 1e-2, "log": true}')[1]
+    FloatDistribution(high=0.01, log=True, low=0.0001, step=None)
+    >>> parse_space('epochs={"low": 10, "high": 40}')[1]
+    IntDistribution(high=40, log=False, low=10, step=1)
+    """
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    key, sep, value = text.partition("=")
+    try:
+        space = json.loads(value) if sep and key.strip() else None
+    except json.JSONDecodeError:
+        space = None
+    if isinstance(space, list) and space:
+        return key.strip(), space
+    if isinstance(space, dict) and {"low", "high"} <= set(space) <= {
+        "low",
+        "high",
+        "log",
+    }:
+        low, high, log = space["low"], space["high"], bool(space.get("log", False))
+        if all(isinstance(v, numbers.Real) for v in (low, high)):
+            kind = (
+                IntDistribution
+                if all(isinstance(v, int) for v in (low, high))
+                else FloatDistribution
+            )
+            try:
+                return key.strip(), kind(low, high, log=log)
+            except ValueError as exc:
+                raise UsageError(f"--space {text!r}: {exc}") from None
+    raise UsageError(
+        f'--space expects KEY=[values] or KEY={{"low": a, "high": b, '
+        f'"log": false}}, got {text!r}.'
+    )
+
+
+def run(args):
+    """Tune and write the results; returns the exit code."""
+    from sklearn.model_selection import GroupKFold
+
+    from ..model_selection import groups_from_meta, tune_in_turn
+
+    params = [p.strip() for p in args.params.split(",") if p.strip()]
+    spaces = dict(parse_space(text) for text in args.space)
+    if args.n_trials < 1 or args.cv < 2:
+        raise UsageError("--n-trials must be >= 1 and --cv >= 2.")
+    estimator, _, (X, y, meta), valid = estimator_and_data(args)
+    options = {}
+    if valid is not None:
+        options.update(X_valid=valid[0], y_valid=valid[1])
+    else:
+        options.update(cv=GroupKFold(args.cv), groups=groups_from_meta(meta))
+    result = tune_in_turn(
+        estimator,
+        X,
+        y,
+        params=params,
+        search_spaces=spaces or None,
+        n_trials_per_param=args.n_trials,
+        scoring=args.scoring,
+        storage=args.storage,
+        study_name=args.study_name,
+        n_jobs=args.n_jobs,
+        random_state=args.seed,
+        refit=not args.no_refit,
+        **options,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    best = result.best_estimator.get_params(deep=False)
+    best = {k: v for k, v in best.items() if k not in ("checkpoint_dir",)}
+    (out / "best_params.json").write_text(
+        json.dumps(best, indent=2, default=str) + "\n"
+    )
+    result.trials.to_csv(out / "trials.csv", index=False)
+    echo(f"best {args.scoring} validation average-mAP after each parameter:")
+    for key, value in result.best_params.items():
+        echo(f"  {key} = {value!r}: {100 * result.best_scores[key]:.2f}")
+    written = ["best_params.json", "trials.csv"]
+    if not args.no_refit:
+        atomic_dump(result.best_estimator, out / "model.joblib")
+        written.append("model.joblib")
+    echo(f"wrote {', '.join(written)} into {str(out)!r}")
+    return 0
