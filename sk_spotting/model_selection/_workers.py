@@ -39,6 +39,7 @@ COUNTED = (
     TrialState.RUNNING,
     TrialState.WAITING,
 )
+SCHEMA_ATTEMPTS = 5  # tries to open a database whose tables others create
 POLL_SECONDS = 0.5  # how often a worker looks whether others finished a study
 
 
@@ -65,19 +66,40 @@ class Plan:
     seed: int | None
 
 
+def _schema_race(exc):
+    """Whether ``exc`` comes from workers creating Optuna's tables at once."""
+    name = type(exc).__name__
+    return name in {"IntegrityError", "ProgrammingError"} or (
+        name == "OperationalError" and "already exists" in str(exc)
+    )
+
+
+def _open_database(url):
+    """``RDBStorage`` of ``url``, retried while other workers create the schema.
+
+    Workers opening a fresh database at once race to create Optuna's tables
+    (optuna/optuna#1092); the losers see the tables once the winner is done.
+    """
+    rng = np.random.default_rng()
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            return optuna.storages.get_storage(url)
+        except Exception as exc:  # sqlalchemy, driver and URL errors alike
+            if _schema_race(exc) and attempt + 1 < SCHEMA_ATTEMPTS:
+                time.sleep(rng.uniform(0.1, 0.5))
+                continue
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise ValueError(
+                f"Cannot open the Optuna storage {url!r}: {type(exc).__name__}: {first}"
+            ) from exc
+
+
 def check_storage(storage, n_jobs):
     """An Optuna storage that answers, or None; raise a clear error if not."""
     if storage is None:
         return None
     if isinstance(storage, str):
-        try:
-            return optuna.storages.get_storage(storage)
-        except Exception as exc:  # sqlalchemy, driver and URL errors alike
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise ValueError(
-                f"Cannot open the Optuna storage {storage!r}: "
-                f"{type(exc).__name__}: {first}"
-            ) from exc
+        return _open_database(storage)
     if not isinstance(storage, BaseStorage):
         raise TypeError(
             f"storage must be None, a database URL or an optuna storage "
