@@ -224,12 +224,15 @@ def estimator_parameters_epilog(estimator_class, width=79):
     True
     """
     docs = parameter_docs(estimator_class)
-    lines = [
-        "estimator parameters (--set KEY=VALUE, or a --config JSON object; "
-        "values are read as JSON when they parse, else as text):"
-    ]
-    for name in estimator_class().get_params(deep=False):
+    lines = textwrap.wrap(
+        f"{estimator_class.__name__} parameters, in the order of its signature "
+        f"(--set KEY=VALUE, or a --config JSON object; values are read as JSON "
+        f"when they parse, else as text):",
+        width,
+    )
+    for name in inspect.signature(estimator_class).parameters:
         kind, text = docs.get(name, ("", "(undocumented)"))
+        text = text.replace("``", "`")
         lines.append(f"  {name}  ({kind})" if kind else f"  {name}")
         lines += textwrap.wrap(
             text, width, initial_indent=" " * 6, subsequent_indent=" " * 6

@@ -65,7 +65,13 @@ def add_parser(subparsers, parents):
     return parser
 
 
-def add_data_arguments(parser, *, split_help, frame_rate=True):
+def add_data_arguments(
+    parser,
+    *,
+    split_help,
+    frame_rate=True,
+    frame_rate_help="frames per second of the features (default: 2)",
+):
     """``--split``, ``--features`` and ``--frame-rate``, shared by commands."""
     parser.add_argument(
         "--split",
@@ -83,7 +89,7 @@ def add_data_arguments(parser, *, split_help, frame_rate=True):
             "--frame-rate",
             type=float,
             metavar="F",
-            help="frames per second of the features (default: 2, or the model's)",
+            help=frame_rate_help,
         )
 
 
@@ -128,7 +134,12 @@ def _set_frame_rate(args, estimator, explicit):
 
 def add_estimator_arguments(parser):
     """Training data and estimator options shared by ``fit`` and ``tune``."""
-    add_data_arguments(parser, split_help="official split to train on")
+    add_data_arguments(
+        parser,
+        split_help="official split to train on",
+        frame_rate_help="frames per second of the features; sets the estimator's "
+        "frame_rate (default: 2)",
+    )
     parser.add_argument(
         "--valid-split",
         metavar="SPLIT",
