@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._inference import predict_dense
 from .base import SpotterMixin
 from .data import (
     check_frame_rate,
@@ -28,12 +29,7 @@ from .data import (
     check_videos_and_events,
     events_to_dense,
 )
-from .data._chunking import (
-    border_frames,
-    gather_windows,
-    inference_windows,
-    stitch_windows,
-)
+from .data._chunking import border_frames
 from .metrics import average_map_score
 from .nn import build_network
 from .postprocessing import scores_to_events
@@ -636,38 +632,19 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         return state
 
     # -------------------------------------------------------------- inference
-    @torch.no_grad()
     def _infer(self, module, videos, head, border_seconds=VALIDATION_BORDER_SECONDS):
         """Dense outputs ``(t, c)`` of ``module`` on each whole video."""
         device = next(module.parameters()).device
-        autocast = _resolve_autocast(self.precision, device.type)
         chunk_frames = self._chunk_frames
-        border = border_frames(chunk_frames, self.frame_rate, border_seconds)
-        module.eval()
-        outputs = []
-        for video in videos:
-            windows = inference_windows(video.shape[0], chunk_frames, border)
-            pieces = []
-            for first in range(0, len(windows.starts), self.batch_size):
-                starts = windows.starts[first : first + self.batch_size]
-                chunks = torch.from_numpy(
-                    gather_windows(video, starts, chunk_frames).astype(
-                        np.float32, copy=False
-                    )
-                ).to(device)
-                if autocast is None:
-                    out = module(chunks)
-                else:
-                    with torch.autocast(device_type=device.type, dtype=autocast):
-                        out = module(chunks)
-                out = out.float()
-                if head == "confidence":
-                    out = torch.sigmoid(out)
-                pieces.append(out.cpu().numpy())
-            outputs.append(
-                stitch_windows(np.concatenate(pieces), windows, video.shape[0])
-            )
-        return outputs
+        return predict_dense(
+            module,
+            videos,
+            chunk_frames=chunk_frames,
+            border=border_frames(chunk_frames, self.frame_rate, border_seconds),
+            batch_size=self.batch_size,
+            transform=torch.sigmoid if head == "confidence" else None,
+            autocast_dtype=_resolve_autocast(self.precision, device.type),
+        )
 
     def _nms_window_seconds(self):
         if isinstance(self.nms_window, dict):
