@@ -96,13 +96,16 @@ def _summary_table(results):
     return pd.DataFrame(rows).T
 
 
-def _per_class_table(results, name):
+def _per_class_table(results, name, y_true):
+    classes = list(results[name]["loose"].classes)
+    labels = pd.concat([t["label"] for t in y_true], ignore_index=True)
     return pd.DataFrame(
         {
+            "labels": labels.value_counts().reindex(classes, fill_value=0),
             "loose AP": np.round(100 * results[name]["loose"].average_ap_per_class, 2),
             "tight AP": np.round(100 * results[name]["tight"].average_ap_per_class, 2),
         },
-        index=list(results[name]["loose"].classes),
+        index=classes,
     )
 
 
@@ -193,12 +196,12 @@ def write_report(
         )
     files["html"] = out / "index.html"
     files["html"].write_text(
-        _html_page(title, results, main, files, len(y_true)), encoding="utf-8"
+        _html_page(title, results, main, files, y_true), encoding="utf-8"
     )
     return files
 
 
-def _html_page(title, results, main, files, n_videos):
+def _html_page(title, results, main, files, y_true):
     def image(key, caption):
         return (
             f'<figure><img alt="{html.escape(caption)}" '
@@ -218,14 +221,14 @@ def _html_page(title, results, main, files, n_videos):
         "figure{margin:1.5em 0}figcaption{color:#555;font-size:90%}</style>",
         "</head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>{n_videos} videos. Average-mAP in %, SoccerNet rules (loose: "
+        f"<p>{len(y_true)} videos. Average-mAP in %, SoccerNet rules (loose: "
         "tolerances 5-60 s, tight: 1-5 s).</p>",
         _summary_table(results).to_html(border=0),
         "<h2>mAP against tolerance</h2>",
         image("map_vs_tolerance", "mAP at each tolerance from 1 to 60 s."),
         "<h2>Per class</h2>",
         image("per_class_ap", f"Average AP per class, loose and tight ({main})."),
-        _per_class_table(results, main).to_html(border=0),
+        _per_class_table(results, main, y_true).to_html(border=0),
         "<h2>Timelines</h2>",
         *[
             image(

@@ -113,7 +113,7 @@ def plot_map_vs_tolerance(evaluations, *, ax=None, title=None):
     ax.set_ylim(0, 100)
     ax.set_xlim(left=0)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="best", fontsize="small")
     if title:
         ax.set_title(title)
     return ax
@@ -168,7 +168,7 @@ def plot_per_class_ap(evaluations, *, ax=None, title=None):
         offset = (i - (len(named) - 1) / 2) * height
         label = name if name is None else f"{name} (mAP {100 * result.average_map:.1f})"
         ax.barh(
-            positions - offset,
+            positions + offset,
             values,
             height=height,
             label=label,

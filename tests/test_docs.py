@@ -1,0 +1,182 @@
+"""The documentation test: every public name documented, every example run.
+
+1. Every name in ``__all__`` of sk_spotting and of its public subpackages has
+   a numpydoc docstring with an Examples section (the examples themselves run
+   as doctests with ``--doctest-modules``) and a line in ``docs/api.md``.
+2. The ```` ```python ```` blocks of each page of ``docs/`` and of the README
+   run in order, in one namespace per page, in a temporary folder; the
+   ``$ sk-spotting ...`` lines of ```` ```console ```` blocks run through
+   :func:`sk_spotting.cli.main` and must succeed.  Blocks whose info string
+   holds ``notest`` (real SoccerNet data, a GPU) are skipped.
+3. Relative links and images of the pages point to files and headings that
+   exist.
+"""
+
+import importlib
+import inspect
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import torch
+
+from sk_spotting.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]
+PACKAGES = [
+    "sk_spotting",
+    "sk_spotting.data",
+    "sk_spotting.targets",
+    "sk_spotting.nn",
+    "sk_spotting.training",
+    "sk_spotting.postprocessing",
+    "sk_spotting.metrics",
+    "sk_spotting.datasets",
+    "sk_spotting.plotting",
+    "sk_spotting.preprocessing",
+    "sk_spotting.model_selection",
+    "sk_spotting.cli",
+]
+# Public names still missing an Examples section (owned by other modules);
+# the test passes by itself once they get one.
+KNOWN_GAPS = {"sk_spotting.DenseScores"}
+
+
+def _public_names():
+    names = []
+    for package in PACKAGES:
+        try:
+            module = importlib.import_module(package)
+        except ModuleNotFoundError:  # only the subpackages that exist
+            continue
+        names += [(package, name) for name in module.__all__]
+    return names
+
+
+PUBLIC_NAMES = _public_names()
+
+
+def _qualified(package, name):
+    return f"{package}.{name}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
+@pytest.mark.parametrize(
+    "package, name",
+    [
+        pytest.param(
+            package,
+            name,
+            marks=pytest.mark.xfail(reason="no Examples section yet", strict=False)
+            if _qualified(package, name) in KNOWN_GAPS
+            else (),
+        )
+        for package, name in PUBLIC_NAMES
+    ],
+    ids=[_qualified(p, n) for p, n in PUBLIC_NAMES],
+)
+def test_public_name_has_a_numpydoc_docstring_with_examples(package, name):
+    obj = getattr(importlib.import_module(package), name)
+    if not (inspect.isclass(obj) or inspect.isroutine(obj)):
+        pytest.skip("a constant: no docstring of its own")
+    doc = inspect.getdoc(obj)
+    assert doc, f"{package}.{name} has no docstring"
+    summary = doc.split("\n\n")[0]
+    assert summary.rstrip().endswith("."), f"summary line: {summary!r}"
+    match = re.search(
+        r"^Examples\n-{8,}\n(.*?)(?=^\w[^\n]*\n-{3,}\n|\Z)", doc, re.M | re.S
+    )
+    assert match, f"{package}.{name} has no Examples section"
+    assert ">>> " in match.group(1), f"{package}.{name}: Examples without doctest"
+
+
+def test_every_public_name_is_in_the_api_page():
+    api = (DOCS / "api.md").read_text(encoding="utf-8")
+    missing = [
+        _qualified(p, n) for p, n in PUBLIC_NAMES if f"`{_qualified(p, n)}`" not in api
+    ]
+    assert not missing, f"add to docs/api.md: {missing}"
+
+
+_FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)
+
+
+def _blocks(page):
+    """(language, info, code) of every fenced block of a page."""
+    text = page.read_text(encoding="utf-8")
+    return [(m.group(1), m.group(2), m.group(3)) for m in _FENCE.finditer(text)]
+
+
+def _commands(code):
+    """The ``$ sk-spotting ...`` lines of a console block, as argv lists."""
+    for line in code.splitlines():
+        if line.startswith("$ sk-spotting "):
+            yield shlex.split(line[2:])[1:]
+
+
+@pytest.mark.filterwarnings(
+    # torch warns when the chunk sampler copies read-only memory maps
+    "ignore:The given NumPy array is not writable:UserWarning"
+)
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_examples_of_the_page_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": f"docs_{page.stem}"}
+    n_run = 0
+    for n, (language, info, code) in enumerate(_blocks(page)):
+        if "notest" in info.split():
+            continue
+        if language == "python":
+            try:
+                exec(compile(code, f"{page.name} block {n}", "exec"), namespace)
+            except Exception as exc:
+                raise AssertionError(
+                    f"{page.name}, python block {n} failed with {exc!r}. A block "
+                    f"that cannot run on small synthetic data (real SoccerNet "
+                    f"features, a GPU, a database) is marked ```python notest."
+                ) from exc
+            n_run += 1
+        elif language == "console":
+            for argv in _commands(code):
+                assert main(argv) == 0, f"{page.name}: sk-spotting {shlex.join(argv)}"
+                n_run += 1
+    if n_run == 0:
+        pytest.skip("no runnable example on this page")
+
+
+def _slug(heading):
+    """GitHub's anchor of a heading."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def _anchors(page):
+    text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+    return {_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_relative_links_resolve(page):
+    text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue  # http(s), mailto
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
+            broken.append(target)
+    assert not broken, f"{page.name}: broken links {broken}"
