@@ -176,3 +176,17 @@ def test_console_script_matches_in_process(roots, results, console_script, capsy
     capsys.readouterr()
     assert main(args) == 0
     assert json.loads(done.stdout) == json.loads(capsys.readouterr().out)
+
+
+def test_predict_needs_no_labels(roots, model_path, tmp_path):
+    import shutil
+
+    data = tmp_path / "unlabelled"
+    shutil.copytree(roots / "test", data)
+    for labels in data.rglob("Labels-v2.json"):
+        labels.unlink()
+    out = tmp_path / "results"
+    assert (
+        main(["predict", str(model_path), str(data), "--out", str(out), "--quiet"]) == 0
+    )
+    assert len(list(out.rglob("results_spotting.json"))) == 1
