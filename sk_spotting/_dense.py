@@ -605,6 +605,10 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
                 net.partial_fit(sampler, epochs=self.epochs - len(net.history))
                 if checkpoint is not None:
                     checkpoint.save(net, complete=True)
+        for _, callback in net.callbacks_:
+            if isinstance(callback, ValidationScore):
+                # a restored, finished net never ran on_train_end
+                callback.on_train_end(net)
         return net
 
     def _fingerprint(self):

@@ -22,10 +22,8 @@ __all__ = ["predict_dense"]
 
 def _video_tensor(video, device):
     """One video on the device as float32 (memory maps are read once)."""
-    array = np.asarray(video)
-    if array.dtype != np.float32:
-        array = array.astype(np.float32)
-    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+    # A copy: memory maps are read-only, and torch wants writable memory.
+    return torch.from_numpy(np.array(video, dtype=np.float32)).to(device)
 
 
 def _chunk_index(n_frames, starts, chunk_frames, device):

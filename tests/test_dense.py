@@ -284,3 +284,34 @@ def test_interrupted_fit_resumes_to_the_same_model(data, tmp_path):
         )
     with pytest.raises(ValueError, match="checkpoint_dir"):
         DenseAnchorSpotter(**TINY).fit(X, y, resume=True)
+
+
+def test_resuming_a_finished_fit_trains_nothing_and_pickles(data, tmp_path):
+    X, y = data
+    params = {**TINY, "checkpoint_dir": tmp_path, "validation_interval": 1}
+    first = DenseAnchorSpotter(**params).fit(X[:2], y[:2], X_valid=X[2:], y_valid=y[2:])
+    calls = []
+    again = DenseAnchorSpotter(**params).fit(
+        X[:2],
+        y[:2],
+        X_valid=X[2:],
+        y_valid=y[2:],
+        resume=True,
+        on_validation=lambda *a: calls.append(a),
+    )
+    assert calls == []  # nothing was retrained
+    restored = pickle.loads(pickle.dumps(again))
+    np.testing.assert_array_equal(
+        restored.predict_scores(X[:1])[0].confidence,
+        first.predict_scores(X[:1])[0].confidence,
+    )
+
+
+def test_memory_mapped_videos_fit_and_predict(data, tmp_path):
+    X, y = data
+    videos = []
+    for i, video in enumerate(X):
+        np.save(tmp_path / f"{i}.npy", video)
+        videos.append(np.load(tmp_path / f"{i}.npy", mmap_mode="r"))
+    spotter = DenseAnchorSpotter(**{**TINY, "epochs": 1}).fit(videos, y)
+    assert len(spotter.predict(videos[:1])) == 1

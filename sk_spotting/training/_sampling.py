@@ -25,11 +25,14 @@ __all__ = ["ChunkSampler"]
 def _concatenate(arrays, dtype, device):
     """Stack per-video arrays along time into one tensor, reading each once."""
     n_total = sum(a.shape[0] for a in arrays)
+    if dtype == torch.bfloat16:  # numpy has no bfloat16: stage as float32
+        return _concatenate(arrays, torch.float32, "cpu").to(device, dtype)
     out = torch.empty((n_total,) + tuple(arrays[0].shape[1:]), dtype=dtype)
+    staging = out.numpy()  # shares memory: one copy, read-only inputs are fine
     position = 0
     for array in arrays:
         n = array.shape[0]
-        out[position : position + n] = torch.from_numpy(np.asarray(array))
+        staging[position : position + n] = array
         position += n
     return out.to(device)
 
