@@ -77,12 +77,12 @@ _NOT_SHOWN_FRACTION = 0.15
 _DISTRACTOR_FRACTION = 0.25  # distractors per labelled action
 _N_BACKGROUND = 16  # latent dimensions of the smooth background
 _BACKGROUND_SECONDS = 10.0  # its AR(1) time constant
-_CUE_AMPLITUDE = (2.5, 3.5)  # per-class range, along a unit direction
+_CUE_AMPLITUDE = (1.5, 2.5)  # per-class range, along a unit direction
 _NOT_SHOWN_CUE = 0.3  # cue scale of a "not shown" action
 _CUE_SIDE = 0.5  # neighbour-frame share of the cue
 _GROUP_CONTEXT = 2.0
-_CLASS_CONTEXT = 0.8
-_DISTRACTOR_CUE = 3.0
+_CLASS_CONTEXT = 2.0
+_DISTRACTOR_CUE = 2.0
 _WORLD_SEED = 0x5C0CE7  # fixes the class patterns (not the videos)
 
 
@@ -389,8 +389,9 @@ def make_spotting_data(
        restarts, fouls, cards, stoppages; other class names are hashed into 4
        groups).  Context alone is therefore ambiguous between related classes.
     4. **A sharp cue** on the action's frame ``floor(time * frame_rate)``
-       along a class direction (norm 2.5-3.5, i.e. a moderate signal-to-noise
-       ratio against the unit noise in any direction): weight 1 on that frame,
+       along a class direction (norm 1.5-2.5, i.e. a weak signal-to-noise
+       ratio against the unit noise in any direction, so that one frame alone
+       is unreliable and models gain from temporal context): weight 1 on that frame,
        and up to 0.5 on its two neighbours according to where the action lies
        within the frame, so it is 1-2 frames wide and always peaks on the
        action frame.  "Not shown" actions (15 %) have a cue of 0.3 times that.
