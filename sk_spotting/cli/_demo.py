@@ -44,7 +44,7 @@ DEMO_CONFIG = {
         "epochs": 160,
         "chunks_per_epoch": 256,
         "batch_size": 16,
-        "learning_rate": 4e-3,
+        "learning_rate": 2e-3,
         "sam_rho": 0.0,
         "mixup_alpha": 0.0,
         "validation_interval": 20,
