@@ -5,7 +5,9 @@ Shape legend: b batch, t frames, c classes, d features, n all frames.
 All training videos are concatenated once into one ``(n, d)`` tensor on the
 training device, with their per-anchor targets and loss weights beside them, so
 that a batch of chunks is a single gather by index: no host copies and no
-Python loop over chunks or frames.  A chunk is drawn by picking a video with
+Python loop over chunks or frames.  When they do not fit in the GPU's free
+memory they stay in pinned host memory instead, and each batch is gathered
+there and copied asynchronously.  A chunk is drawn by picking a video with
 probability proportional to its number of valid chunk starts (a video shorter
 than a chunk counts as one) and a uniform start; chunks lie fully inside their
 video.  A video shorter than a chunk yields one chunk right-padded with zero
@@ -22,11 +24,12 @@ import torch
 __all__ = ["ChunkSampler"]
 
 
-def _concatenate(arrays, dtype, device):
+def _concatenate(arrays, dtype, device, pin=False):
     """Stack per-video arrays along time into one tensor, reading each once."""
     n_total = sum(a.shape[0] for a in arrays)
     if dtype == torch.bfloat16:  # numpy has no bfloat16: stage as float32
-        return _concatenate(arrays, torch.float32, "cpu").to(device, dtype)
+        staged = _concatenate(arrays, torch.float32, "cpu").to(dtype=dtype)
+        return staged.pin_memory() if pin else staged.to(device)
     out = torch.empty((n_total,) + tuple(arrays[0].shape[1:]), dtype=dtype)
     staging = out.numpy()  # shares memory: one copy, read-only inputs are fine
     position = 0
@@ -34,7 +37,7 @@ def _concatenate(arrays, dtype, device):
         n = array.shape[0]
         staging[position : position + n] = array
         position += n
-    return out.to(device)
+    return out.pin_memory() if pin else out.to(device)
 
 
 class ChunkSampler:
@@ -58,7 +61,11 @@ class ChunkSampler:
     device : str or torch.device, default="cpu"
         Where the tensors live and batches are gathered.
     feature_dtype : torch.dtype, default=torch.float32
-        Storage type of the features on the device.
+        Storage type of the features (``torch.bfloat16`` halves the memory).
+    storage : {"auto", "device", "host"}, default="auto"
+        Where the concatenated videos live; "auto" keeps them on a CUDA device
+        when they take less than half of its free memory, else in pinned host
+        memory.
 
     Examples
     --------
@@ -84,15 +91,18 @@ class ChunkSampler:
         chunks_per_epoch,
         device="cpu",
         feature_dtype=torch.float32,
+        storage="auto",
     ):
         self.chunk_frames = int(chunk_frames)
         self.batch_size = int(batch_size)
         self.n_batches = max(1, math.ceil(chunks_per_epoch / batch_size))
         self.device = torch.device(device)
         n_frames = np.array([v.shape[0] for v in videos], dtype=np.int64)
-        self.features = _concatenate(videos, feature_dtype, self.device)
-        self.targets = _concatenate(targets, torch.float32, self.device)
-        self.weights = _concatenate(weights, torch.float32, self.device)
+        self.storage = self._storage_device(storage, videos, targets, feature_dtype)
+        pin = self.storage.type == "cpu" and self.device.type == "cuda"
+        self.features = _concatenate(videos, feature_dtype, self.storage, pin)
+        self.targets = _concatenate(targets, torch.float32, self.storage, pin)
+        self.weights = _concatenate(weights, torch.float32, self.storage, pin)
         offsets = np.concatenate([[0], np.cumsum(n_frames)[:-1]])
         n_starts = np.maximum(n_frames - self.chunk_frames + 1, 1)
         self._offsets = torch.as_tensor(offsets, device=self.device)
@@ -102,6 +112,21 @@ class ChunkSampler:
             n_starts / n_starts.sum(), dtype=torch.float64, device=self.device
         )
         self._steps = torch.arange(self.chunk_frames, device=self.device)
+
+    def _storage_device(self, storage, videos, targets, feature_dtype):
+        if storage not in ("auto", "device", "host"):
+            raise ValueError(f"storage must be auto, device or host, got {storage!r}.")
+        if storage == "host" or self.device.type != "cuda":
+            return torch.device("cpu") if storage == "host" else self.device
+        if storage == "device":
+            return self.device
+        n_total = sum(v.shape[0] for v in videos)
+        n_bytes = n_total * (
+            videos[0].shape[1] * torch.finfo(feature_dtype).bits // 8
+            + 2 * targets[0].shape[1] * 4
+        )
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return self.device if n_bytes < free / 2 else torch.device("cpu")
 
     def __len__(self):
         return self.n_batches
@@ -122,10 +147,17 @@ class ChunkSampler:
         valid = frame < n_frames
         index = self._offsets[video][:, None] + torch.minimum(frame, n_frames - 1)
         valid = valid.unsqueeze(-1)
-        x = self.features[index] * valid.to(self.features.dtype)
-        target = self.targets[index] * valid
-        weight = self.weights[index] * valid
-        return x, target, weight
+        x, target, weight = self._gather(index)
+        return x * valid.to(x.dtype), target * valid, weight * valid
+
+    def _gather(self, index):
+        if self.storage == self.device:
+            return self.features[index], self.targets[index], self.weights[index]
+        index = index.to(self.storage)
+        return tuple(
+            tensor[index].pin_memory().to(self.device, non_blocking=True)
+            for tensor in (self.features, self.targets, self.weights)
+        )
 
     def __iter__(self):
         for _ in range(self.n_batches):

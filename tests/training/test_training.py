@@ -201,3 +201,32 @@ def test_validation_score_and_best_weights_restore_the_best_epoch():
     torch.testing.assert_close(net.module_[0].weight, snapshots[1])
     # the closure over validation data is dropped so that the net pickles
     assert dict(net.callbacks_)["validation"].score_fn is None
+
+
+def test_bfloat16_storage_and_storage_choice():
+    videos = [np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32)]
+    targets = [np.ones((30, 1), np.float32)]
+    sampler = ChunkSampler(
+        videos,
+        targets,
+        targets,
+        chunk_frames=10,
+        batch_size=4,
+        chunks_per_epoch=4,
+        feature_dtype=torch.bfloat16,
+    )
+    x, target, _ = sampler.sample()
+    assert x.dtype == torch.bfloat16 and target.dtype == torch.float32
+    torch.testing.assert_close(
+        sampler.features.float(), torch.from_numpy(videos[0]), atol=0.02, rtol=0.01
+    )
+    with pytest.raises(ValueError, match="storage"):
+        ChunkSampler(
+            videos,
+            targets,
+            targets,
+            chunk_frames=10,
+            batch_size=4,
+            chunks_per_epoch=4,
+            storage="disk",
+        )
