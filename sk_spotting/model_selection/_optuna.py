@@ -32,6 +32,7 @@ from ._objective import (
 )
 from ._search_space import check_search_spaces
 from ._workers import (
+    CARRIED_ATTR,
     FIXED_ATTR,
     SURPLUS_ATTR,
     Plan,
@@ -60,8 +61,11 @@ class TuningResult:
         (with the validation set, if one was given) when ``refit=True``.
     trials : pandas.DataFrame
         One row per trial of every study: ``param``, ``study``, ``number``,
-        ``state``, ``value``, ``duration`` (seconds), ``worker`` (host:pid)
-        and one column per tuned parameter with the value the trial used.
+        ``state``, ``value`` (for a pruned trial, its last reported
+        validation score, as Optuna records it), ``duration`` (seconds),
+        ``worker`` (host:pid), ``carried`` (True for the trial carried over
+        from the previous study, see :func:`tune_in_turn`) and one column per
+        tuned parameter with the value the trial used.
     studies : list of optuna.study.Study
         The studies, in tuning order (in-memory copies when ``n_jobs > 1``
         ran on a temporary journal).
@@ -103,6 +107,7 @@ def _trials_table(studies, keys, base_params):
                 "value": trial.value,
                 "duration": None if duration is None else duration.total_seconds(),
                 "worker": trial.user_attrs.get("worker"),
+                "carried": CARRIED_ATTR in trial.user_attrs,
             }
             for other in keys:
                 if other == key:
@@ -110,7 +115,16 @@ def _trials_table(studies, keys, base_params):
                 else:
                     row[other] = fixed.get(other, base_params[other])
             rows.append(row)
-    columns = ["param", "study", "number", "state", "value", "duration", "worker"]
+    columns = [
+        "param",
+        "study",
+        "number",
+        "state",
+        "value",
+        "duration",
+        "worker",
+        "carried",
+    ]
     return pd.DataFrame(rows, columns=columns + list(keys))
 
 
@@ -176,8 +190,8 @@ def tune_in_turn(
         Name to optuna distribution or list of values; parameters without an
         entry take the default spaces (see Notes).
     n_trials_per_param : int, default=10
-        Trials that finish (complete or pruned) in each study, whatever the
-        number of workers.
+        Trials run to the end (complete or pruned) in each study, whatever
+        the number of workers; the first is the current value (see Notes).
     scoring : {"loose", "tight"} or scorer, default="loose"
         Loose or tight average-mAP, or a scorer from
         :func:`sk_spotting.metrics.make_spotting_scorer`.
@@ -192,9 +206,9 @@ def tune_in_turn(
     study_name : str, default=None
         Prefix of the study names; required with ``storage``.
     n_jobs : int, default=1
-        Worker processes started here (spawned; -1 for one per CPU), each
-        running trials of the same studies; torch threads are shared out
-        between them.
+        Worker processes started here (joblib's loky processes; -1 for one
+        per CPU), each running trials of the same studies; torch threads are
+        shared out between them.
     random_state : int, RandomState instance or None, default=None
         Seeds the default sampler of each study and worker.  Workers started
         separately (other machines) need different values or None.
@@ -239,6 +253,15 @@ def tune_in_turn(
     [0, 1], ``weight_decay`` log-uniform in [2e-5, 2e-3] and ``mixup_alpha``
     uniform in [0, 4] (0 switches SAM and mixup off).
 
+    **The current value first.**  The first trial of the first study is the
+    estimator's own value of the parameter (when it lies in the search
+    space), so the defaults are the baseline.  Each later study starts with
+    the previous study's best trial, whose configuration is exactly the
+    current value of its parameter, carried over with its score and reports
+    (not trained again, not counted in ``n_trials_per_param``, ``carried``
+    in ``trials``).  So no study settles on a value worse than the one it
+    replaces, and ``best_scores`` never decreases along ``params``.
+
     **Workers.**  Each worker counts the study's complete, pruned, running
     and waiting trials before starting one, and a trial that still finds
     itself beyond the first ``n_trials_per_param`` (two workers starting at
@@ -257,7 +280,8 @@ def tune_in_turn(
     enough trials are only read.  A study made for another parameter or
     other fixed values raises a ``ValueError``.
 
-    With ``n_jobs > 1`` the workers are spawned processes: scripts must call
+    With ``n_jobs > 1`` the workers are fresh processes that receive
+    memory-mapped videos by reference (not copied); scripts must call
     ``tune_in_turn`` under ``if __name__ == "__main__":``.
 
     Examples
@@ -277,8 +301,8 @@ def tune_in_turn(
     ...     search_spaces={"sam_rho": [0.0, 0.5]}, random_state=0, refit=False)
     >>> list(result.best_params)
     ['learning_rate', 'sam_rho']
-    >>> result.trials[["param", "number", "state"]].shape
-    (4, 3)
+    >>> result.trials[["param", "number", "state", "carried"]].shape
+    (5, 4)
     """
     spaces = check_search_spaces(estimator, params, search_spaces)
     scorer = check_scoring(scoring)

@@ -11,15 +11,16 @@ replaced.
 from __future__ import annotations
 
 import copy
-import multiprocessing
+import numbers
 import os
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import optuna
+from joblib import Parallel, delayed
+from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, InMemoryStorage
 from optuna.trial import TrialState
@@ -32,6 +33,7 @@ __all__ = ["Plan", "check_storage", "run_worker", "run_workers", "seed_from"]
 PARAM_ATTR = "sk_spotting:param"
 FIXED_ATTR = "sk_spotting:fixed_params"
 SURPLUS_ATTR = "sk_spotting:surplus"
+CARRIED_ATTR = "sk_spotting:carried_from"
 # Trials that count towards n_trials_per_param (FAIL ones are replaced).
 COUNTED = (
     TrialState.COMPLETE,
@@ -49,7 +51,7 @@ class _Surplus(Exception):
 
 @dataclass
 class Plan:
-    """Everything a worker needs; pickled to spawned workers."""
+    """Everything a worker needs; pickled to worker processes."""
 
     estimator: object
     X: list
@@ -144,15 +146,24 @@ def _make_sampler(plan, index, worker):
 
 
 def _open_study(plan, index, key, fixed, worker):
+    """Create or load the study of ``key``; returns ``(study, created)``."""
     name = f"{plan.study_name}:{key}"
-    study = optuna.create_study(
-        storage=plan.storage,
-        study_name=name,
-        direction="maximize",
-        sampler=_make_sampler(plan, index, worker),
-        pruner=copy.deepcopy(plan.pruner),
-        load_if_exists=True,
-    )
+    sampler = _make_sampler(plan, index, worker)
+    pruner = copy.deepcopy(plan.pruner)
+    try:
+        study = optuna.create_study(
+            storage=plan.storage,
+            study_name=name,
+            direction="maximize",
+            sampler=sampler,
+            pruner=pruner,
+        )
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(
+            study_name=name, storage=plan.storage, sampler=sampler, pruner=pruner
+        )
+        created = False
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise ValueError(f"Study {name!r} exists and minimizes; choose another name.")
     for attr, value in ((PARAM_ATTR, key), (FIXED_ATTR, fixed)):
@@ -164,7 +175,48 @@ def _open_study(plan, index, key, fixed, worker):
                 f"Study {name!r} already exists with {attr}={found!r}, not "
                 f"{value!r}: choose another study_name or delete the study."
             )
-    return study
+    return study, created
+
+
+def _in_space(value, distribution):
+    if isinstance(distribution, CategoricalDistribution):
+        return any(value == choice for choice in distribution.choices)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    if not distribution.low <= value <= distribution.high:
+        return False
+    step = distribution.step
+    if step is None:
+        return not isinstance(distribution, IntDistribution) or value == int(value)
+    position = (value - distribution.low) / step
+    return abs(position - round(position)) < 1e-8
+
+
+def _start_from_current(study, plan, key, previous):
+    """Make the current value of ``key`` the study's first trial.
+
+    The first study trains it; a later study carries over the previous
+    study's best trial, which had exactly this configuration, with its score
+    and reports.  So no study settles on a value worse than the one it
+    replaces.  Skipped when the current value is outside the search space.
+    """
+    value = plan.estimator.get_params(deep=True)[key]
+    distribution = plan.spaces[key]
+    if not _in_space(value, distribution):
+        return
+    if previous is None:
+        study.enqueue_trial({key: value})
+        return
+    best = previous.best_trial
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={key: value},
+            distributions={key: distribution},
+            value=best.value,
+            intermediate_values=best.intermediate_values,
+            user_attrs={**best.user_attrs, CARRIED_ATTR: previous.study_name},
+        )
+    )
 
 
 def _fail_stale(study):
@@ -174,6 +226,13 @@ def _fail_stale(study):
         optuna.storages.fail_stale_trials(study)
 
 
+def _counted(trials):
+    """Trials that count towards the study's number (not carried, not FAIL)."""
+    return [
+        t for t in trials if t.state in COUNTED and CARRIED_ATTR not in t.user_attrs
+    ]
+
+
 class _Guarded:
     """Run the objective only if the trial is among the first ``n_trials``."""
 
@@ -181,7 +240,7 @@ class _Guarded:
         self.objective, self.n_trials = objective, n_trials
 
     def __call__(self, trial):
-        counted = trial.study.get_trials(deepcopy=False, states=COUNTED)
+        counted = _counted(trial.study.get_trials(deepcopy=False))
         first = sorted(t.number for t in counted)[: self.n_trials]
         if trial.number not in first:
             trial.set_user_attr(SURPLUS_ATTR, True)
@@ -199,7 +258,7 @@ def _optimize(study, objective, n_trials):
         _fail_stale(study)
         trials = study.get_trials(deepcopy=False)
         states = [t.state for t in trials]
-        n_counted = sum(state in COUNTED for state in states)
+        n_counted = len(_counted(trials))
         if n_counted < n_trials or TrialState.WAITING in states:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
@@ -223,9 +282,11 @@ def _best_value(study, key):
 
 def run_worker(plan, worker):
     """One worker: every study in turn; returns the best values."""
-    fixed = {}
+    fixed, previous = {}, None
     for index, (key, distribution) in enumerate(plan.spaces.items()):
-        study = _open_study(plan, index, key, dict(fixed), worker)
+        study, created = _open_study(plan, index, key, dict(fixed), worker)
+        if created:
+            _start_from_current(study, plan, key, previous)
         objective = SpottingObjective(
             plan.estimator,
             plan.X,
@@ -238,20 +299,27 @@ def run_worker(plan, worker):
         )
         _optimize(study, objective, plan.n_trials)
         fixed[key] = _best_value(study, key)
+        previous = study
     return fixed
 
 
-def _limit_threads(n_threads):
+def _worker_process(plan, worker, n_threads):
+    """Entry point of a worker process started by :func:`run_workers`."""
     import torch
 
     torch.set_num_threads(n_threads)
+    return run_worker(plan, worker)
 
 
 def run_workers(plan, n_jobs):
-    context = multiprocessing.get_context("spawn")
+    """Run ``n_jobs`` workers in processes; returns the best values.
+
+    joblib's loky processes receive memory-mapped videos by reference (file,
+    offset, strides) and large in-memory arrays through one shared memory
+    map, so the videos are not copied once per worker.
+    """
     n_threads = max(1, (os.cpu_count() or 1) // n_jobs)
-    with ProcessPoolExecutor(
-        n_jobs, mp_context=context, initializer=_limit_threads, initargs=(n_threads,)
-    ) as pool:
-        futures = [pool.submit(run_worker, plan, w) for w in range(n_jobs)]
-        return [future.result() for future in futures][0]
+    results = Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_worker_process)(plan, worker, n_threads) for worker in range(n_jobs)
+    )
+    return results[0]

@@ -53,7 +53,7 @@ def test_pipeline_with_per_frame_pca_tuned_in_turn(videos):
     )
     assert list(result.best_params) == [lr, n_comp]
     table = result.trials
-    assert list(table.columns[:7]) == [
+    assert list(table.columns[:8]) == [
         "param",
         "study",
         "number",
@@ -61,13 +61,22 @@ def test_pipeline_with_per_frame_pca_tuned_in_turn(videos):
         "value",
         "duration",
         "worker",
+        "carried",
     ]
-    assert len(table) == 4 and set(table["state"]) == {"COMPLETE"}
+    assert len(table) == 5 and set(table["state"]) == {"COMPLETE"}
     first, second = table[table.param == lr], table[table.param == n_comp]
     # later studies hold the earlier best fixed; earlier ones saw the initial value
     assert (second[lr] == result.best_params[lr]).all()
     assert (first[n_comp] == 8).all()
     assert result.best_scores[lr] == pytest.approx(first["value"].max())
+    # the current values come first: the default learning rate is trained, then
+    # the best learning-rate trial (with 8 components) is carried over
+    assert first[lr].iloc[0] == 1e-3 and not first["carried"].any()
+    (carried,) = second.index[second["carried"]]
+    assert second.loc[carried, n_comp] == 8
+    assert second.loc[carried, "value"] == result.best_scores[lr]
+    assert len(second) == 3  # two trials run + the carried one
+    assert result.best_scores[n_comp] >= result.best_scores[lr]
     assert [s.study_name for s in result.studies] == [
         f"sk_spotting:{lr}",
         f"sk_spotting:{n_comp}",
@@ -193,7 +202,7 @@ def test_existing_study_for_other_values_is_refused(videos, tmp_path):
         search_spaces=spaces,
         **common,
     )
-    assert len(again.trials) == 2
+    assert len(again.trials) == len(first.trials) == 3  # with the carried trial
     assert again.best_params == first.best_params
     # same names, but sam_rho now comes first: its study held other values
     with pytest.raises(ValueError, match="already exists with"):
@@ -254,13 +263,17 @@ def test_two_spawned_workers_share_each_study(videos):
         refit=False,
     )
     table = result.trials
-    assert len(table) == 8
+    assert len(table) == 9  # 4 + 4 + the trial carried to the second study
     assert set(table["state"]) <= {"COMPLETE", "PRUNED"}
     for study in result.studies:  # in-memory copies of the temporary journal
         assert isinstance(study._storage, InMemoryStorage)
-        numbers = [t.number for t in study.trials if t.state != TrialState.FAIL]
-        assert len(numbers) == 4
-    workers = set(table["worker"])
+        run = [
+            t
+            for t in study.trials
+            if t.state != TrialState.FAIL and _workers.CARRIED_ATTR not in t.user_attrs
+        ]
+        assert len(run) == 4
+    workers = set(table.loc[~table["carried"], "worker"])
     assert 1 <= len(workers) <= 2
     assert not any(w.endswith(f":{os.getpid()}") for w in workers)
     assert np.isfinite(table["value"].astype(float)).all()
