@@ -1,0 +1,260 @@
+"""Accuracy ablations on the synthetic data, shaped like the paper's Tables 1-2.
+
+Variants (as in Soares et al., ICIP 2022):
+
+* ``DU``: dense u-net, no SAM, no mixup;
+* ``DU+SAM``; ``DU+SAM+mixup``;
+* ``DTE-small+SAM+mixup``: Transformer-encoder trunk, small;
+* ``DU+SAM+mixup w/o D``: the DU+SAM+mixup models decoded without the
+  displacement network;
+* ``per-frame LR``: a per-frame baseline, one logistic regression per class on
+  the frame features (trained on the action frames) followed by the same NMS.
+
+Each is trained on ``--n-train`` synthetic halves and scored on ``--n-test``
+others, for several seeds (data and model seeds both change); the script prints
+loose and tight average-mAP as mean +/- std, writes the raw numbers as JSON and
+a PNG of mAP against tolerance (like the paper's Figure 2).
+
+Usage::
+
+    python benchmarks/bench_accuracy.py                  # CPU profile
+    python benchmarks/bench_accuracy.py --profile gpu    # larger, for a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+from sklearn.linear_model import LogisticRegression
+
+from sk_spotting import DenseAnchorSpotter
+from sk_spotting.data import events_to_dense
+from sk_spotting.datasets import make_spotting_data
+from sk_spotting.metrics import average_map_score
+from sk_spotting.postprocessing import scores_to_events
+
+CURVE_TOLERANCES = [1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0]
+
+PROFILES = {
+    # sized so that 3 seeds of every variant finish in < 30 min on 2 CPU cores
+    # (seeds in parallel processes of one torch thread each, --jobs 3): 1,200
+    # steps of 16 chunks of 32 s per network
+    "cpu": {
+        "n_features": 128,
+        "n_train": 16,
+        "n_test": 4,
+        "spotter": {
+            "chunk_duration": 32.0,
+            "unet_levels": 3,
+            "epochs": 75,
+            "chunks_per_epoch": 256,
+            "batch_size": 16,
+            "learning_rate": 2e-3,
+        },
+    },
+    "smoke": {
+        "n_features": 16,
+        "n_train": 2,
+        "n_test": 1,
+        "spotter": {
+            "chunk_duration": 16.0,
+            "unet_levels": 2,
+            "epochs": 1,
+            "chunks_per_epoch": 16,
+            "batch_size": 8,
+        },
+    },
+    "gpu": {
+        "n_features": 512,
+        "n_train": 64,
+        "n_test": 16,
+        "spotter": {
+            "epochs": 100,
+            "chunks_per_epoch": 8192,
+            "batch_size": 256,
+            "learning_rate": 1e-3,
+        },
+    },
+}
+
+VARIANTS = {
+    "DU": {"trunk": "unet", "sam_rho": 0.0, "mixup_alpha": 0.0},
+    "DU+SAM": {"trunk": "unet", "sam_rho": 0.5, "mixup_alpha": 0.0},
+    "DU+SAM+mixup": {"trunk": "unet", "sam_rho": 0.5, "mixup_alpha": 2.0},
+    "DTE-small+SAM+mixup": {
+        "trunk": "transformer",
+        "sam_rho": 0.5,
+        "mixup_alpha": 2.0,
+    },
+}
+
+
+def _curve(y_true, y_pred, classes):
+    evaluation = average_map_score(
+        y_true,
+        y_pred,
+        tolerances=CURVE_TOLERANCES,
+        classes=classes,
+        return_details=True,
+    )
+    return [float(v) for v in evaluation.map_per_tolerance]
+
+
+def _scores(y_true, y_pred, classes):
+    return {
+        "loose": average_map_score(y_true, y_pred, tolerances="loose", classes=classes),
+        "tight": average_map_score(y_true, y_pred, tolerances="tight", classes=classes),
+        "curve": _curve(y_true, y_pred, classes),
+    }
+
+
+def per_frame_baseline(X_train, y_train, X_test, classes, frame_rate=2.0):
+    """One logistic regression per class on frames; action frames are positives."""
+    features = np.concatenate(X_train)
+    labels = np.concatenate(
+        [
+            events_to_dense(e, n_frames=len(v), classes=classes, frame_rate=frame_rate)
+            for v, e in zip(X_train, y_train)
+        ]
+    )
+    models = [
+        LogisticRegression(C=0.1, max_iter=300).fit(features, labels[:, k])
+        if labels[:, k].any()
+        else None
+        for k in range(len(classes))
+    ]
+    predictions = []
+    for video in X_test:
+        confidence = np.stack(
+            [
+                m.predict_proba(video)[:, 1] if m is not None else np.zeros(len(video))
+                for m in models
+            ],
+            axis=1,
+        )
+        predictions.append(
+            scores_to_events(confidence, classes=classes, frame_rate=frame_rate)
+        )
+    return predictions
+
+
+def run_seed(seed, profile, variants, device, threads=None):
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = PROFILES[profile]
+    n_videos = cfg["n_train"] + cfg["n_test"]
+    X, y = make_spotting_data(
+        n_videos, n_features=cfg["n_features"], random_state=1000 + seed
+    )
+    X_train, y_train = X[: cfg["n_train"]], y[: cfg["n_train"]]
+    X_test, y_test = X[cfg["n_train"] :], y[cfg["n_train"] :]
+    classes = sorted({label for e in y for label in e["label"]})
+    results = {}
+    start = time.perf_counter()
+    baseline = per_frame_baseline(X_train, y_train, X_test, classes)
+    results["per-frame LR"] = _scores(y_test, baseline, classes)
+    results["per-frame LR"]["seconds"] = time.perf_counter() - start
+    for name in variants:
+        start = time.perf_counter()
+        spotter = DenseAnchorSpotter(
+            **cfg["spotter"],
+            **VARIANTS[name],
+            classes=classes,
+            device=device,
+            random_state=seed,
+        ).fit(X_train, y_train)
+        seconds = time.perf_counter() - start
+        dense = spotter.predict_scores(X_test)
+        with_d = [
+            scores_to_events(c, d, classes=classes, frame_rate=2.0) for c, d in dense
+        ]
+        results[name] = {**_scores(y_test, with_d, classes), "seconds": seconds}
+        if name == "DU+SAM+mixup":
+            without = [
+                scores_to_events(c, None, classes=classes, frame_rate=2.0)
+                for c, _ in dense
+            ]
+            results[name + " w/o D"] = _scores(y_test, without, classes)
+        print(
+            f"seed {seed} {name}: loose {results[name]['loose']:.4f} tight "
+            f"{results[name]['tight']:.4f} ({seconds:.0f} s)",
+            flush=True,
+        )
+    return results
+
+
+def summarise(runs):
+    names = list(runs[0])
+    lines = [
+        "| variant | loose average-mAP | tight average-mAP |",
+        "|---|---|---|",
+    ]
+    for name in names:
+        loose = np.array([r[name]["loose"] for r in runs]) * 100
+        tight = np.array([r[name]["tight"] for r in runs]) * 100
+        lines.append(
+            f"| {name} | {loose.mean():.1f} ± {loose.std():.1f} "
+            f"| {tight.mean():.1f} ± {tight.std():.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(runs, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in runs[0]:
+        curves = np.array([r[name]["curve"] for r in runs]) * 100
+        ax.plot(CURVE_TOLERANCES, curves.mean(0), marker="o", label=name)
+    ax.set_xlabel("tolerance δ (s)")
+    ax.set_ylabel("mAP (%)")
+    ax.set_title("mAP against tolerance on synthetic data (mean over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", choices=list(PROFILES), default="cpu")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="seeds run in parallel processes"
+    )
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    print(
+        f"# profile {args.profile}, {args.seeds} seeds, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}",
+        flush=True,
+    )
+    start = time.perf_counter()
+    threads = 1 if args.jobs > 1 else None
+    runs = Parallel(n_jobs=args.jobs)(
+        delayed(run_seed)(seed, args.profile, args.variants, args.device, threads)
+        for seed in range(args.seeds)
+    )
+    table = summarise(runs)
+    print(table)
+    print(f"total {time.perf_counter() - start:.0f} s")
+    with open(os.path.join(args.out, f"accuracy_{args.profile}.json"), "w") as f:
+        json.dump({"tolerances": CURVE_TOLERANCES, "runs": runs}, f, indent=1)
+    plot(runs, os.path.join(args.out, f"accuracy_{args.profile}.png"))
+
+
+if __name__ == "__main__":
+    main()

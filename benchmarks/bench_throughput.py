@@ -1,0 +1,293 @@
+"""Training and inference throughput of each trunk, ours against a bare PyTorch loop.
+
+For each network of the paper (u-net on ResNet+PCA features, u-net on the
+Combination features, Transformer small and base) this measures, in one run:
+
+* training seconds per 8,192-chunk epoch, with and without SAM, for our
+  :class:`~sk_spotting.training.SpottingNet` fed by the device-resident
+  :class:`~sk_spotting.training.ChunkSampler` (sampling, targets and weights
+  included), and for a bare loop (same module, optimizer and loss; one
+  pre-built batch, no sampling, no skorch);
+* inference chunks per second of our sliding-window ``predict_dense`` over
+  45-minute halves against the bare forward pass of pre-built batches;
+* the full pipeline (both networks, displacement, NMS) in seconds per half;
+* peak host and device memory.
+
+Epoch times are extrapolated from ``--steps`` timed steps after warm-up.  The
+ratio bare / ours is the share of the physical speed that the library keeps.
+
+Usage::
+
+    python benchmarks/bench_throughput.py --quick          # CPU, minutes
+    python benchmarks/bench_throughput.py --device cuda    # GPU, full batches
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import time
+
+import numpy as np
+import torch
+
+from sk_spotting import DenseAnchorSpotter
+from sk_spotting._inference import predict_dense
+from sk_spotting.nn import build_network, count_parameters
+from sk_spotting.training import (
+    ChunkSampler,
+    ConfidenceCriterion,
+    SpottingNet,
+    perturb_weights,
+    restore_weights,
+)
+
+CHUNKS_PER_EPOCH = 8192
+N_CLASSES = 17
+NETWORKS = {
+    # name: (trunk, n_features, frame_rate, extra build kwargs)
+    "unet-resnet-pca": ("unet", 512, 2.0, {}),
+    "unet-combination": ("unet", 8576, 1.0, {}),
+    "transformer-small": ("transformer", 512, 2.0, {"transformer_size": "small"}),
+    "transformer-base": ("transformer", 512, 2.0, {"transformer_size": "base"}),
+}
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _module(name, device):
+    trunk, n_features, frame_rate, kwargs = NETWORKS[name]
+    n_frames = int(112 * frame_rate)
+    module = build_network(
+        trunk, n_features=n_features, n_classes=N_CLASSES, n_frames=n_frames, **kwargs
+    )
+    return module.to(device), n_features, n_frames, frame_rate
+
+
+def _autocast(device, bf16):
+    if bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _optimizer(module, device):
+    fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return torch.optim.AdamW(module.parameters(), lr=1e-3, eps=1e-7, **fused)
+
+
+def bare_training(name, device, batch_size, steps, sam, bf16):
+    """Seconds per 8,192-chunk epoch of a plain PyTorch loop."""
+    torch.manual_seed(0)
+    module, n_features, n_frames, _ = _module(name, device)
+    optimizer = _optimizer(module, device)
+    criterion = ConfidenceCriterion()
+    x = torch.randn(batch_size, n_frames, n_features, device=device)
+    target = (torch.rand(batch_size, n_frames, N_CLASSES, device=device) > 0.9).float()
+    weight = torch.ones_like(target)
+    params = list(module.parameters())
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(device, bf16):
+            out = module(x)
+        criterion(out.float(), target, weight).backward()
+        if sam:
+            e = perturb_weights(params, 0.5)
+            optimizer.zero_grad(set_to_none=True)
+            with _autocast(device, bf16):
+                out = module(x)
+            criterion(out.float(), target, weight).backward()
+            restore_weights(params, e)
+        optimizer.step()
+
+    for _ in range(2):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    per_step = (time.perf_counter() - start) / steps
+    return per_step * CHUNKS_PER_EPOCH / batch_size
+
+
+def our_training(name, device, batch_size, steps, sam, bf16):
+    """Seconds per 8,192-chunk epoch of SpottingNet with the chunk sampler."""
+    torch.manual_seed(0)
+    module, n_features, n_frames, _ = _module(name, device)
+    rng = np.random.default_rng(0)
+    videos = [
+        rng.standard_normal((5400, n_features), dtype=np.float32) for _ in range(4)
+    ]
+    targets = [(rng.random((5400, N_CLASSES)) > 0.9).astype(np.float32) for _ in videos]
+    sampler = ChunkSampler(
+        videos,
+        targets,
+        [np.ones_like(t) for t in targets],
+        chunk_frames=n_frames,
+        batch_size=batch_size,
+        chunks_per_epoch=batch_size * steps,
+        device=device,
+    )
+    fused = {"optimizer__fused": True} if device.type == "cuda" else {}
+    net = SpottingNet(
+        module,
+        criterion=ConfidenceCriterion(),
+        sam_rho=0.5 if sam else 0.0,
+        autocast_dtype=torch.bfloat16 if (bf16 and device.type == "cuda") else None,
+        optimizer=torch.optim.AdamW,
+        optimizer__eps=1e-7,
+        lr=1e-3,
+        max_epochs=1,
+        device=str(device),
+        **fused,
+    ).initialize()
+    sampler.n_batches = 2  # warm-up
+    net.partial_fit(sampler, epochs=1)
+    sampler.n_batches = steps
+    _sync(device)
+    start = time.perf_counter()
+    net.partial_fit(sampler, epochs=1)
+    _sync(device)
+    per_step = (time.perf_counter() - start) / steps
+    return per_step * CHUNKS_PER_EPOCH / batch_size
+
+
+def inference(name, device, batch_size, n_halves, bf16):
+    """Chunks per second: bare forward of pre-built batches, and ours."""
+    torch.manual_seed(0)
+    module, n_features, n_frames, frame_rate = _module(name, device)
+    module.eval()
+    border = int(np.ceil(50 * frame_rate))
+    rng = np.random.default_rng(0)
+    n_video_frames = int(45 * 60 * frame_rate)
+    videos = [
+        rng.standard_normal((n_video_frames, n_features), dtype=np.float32)
+        for _ in range(n_halves)
+    ]
+    autocast = torch.bfloat16 if (bf16 and device.type == "cuda") else None
+    predict_dense(
+        module,
+        videos[:1],
+        chunk_frames=n_frames,
+        border=border,
+        batch_size=batch_size,
+        autocast_dtype=autocast,
+    )
+    _sync(device)
+    start = time.perf_counter()
+    predict_dense(
+        module,
+        videos,
+        chunk_frames=n_frames,
+        border=border,
+        batch_size=batch_size,
+        autocast_dtype=autocast,
+    )
+    _sync(device)
+    stride = n_frames - 2 * border
+    n_chunks = n_halves * (int(np.ceil((n_video_frames - n_frames) / stride)) + 1)
+    ours = n_chunks / (time.perf_counter() - start)
+
+    x = torch.randn(batch_size, n_frames, n_features, device=device)
+    with torch.no_grad(), _autocast(device, bf16):
+        module(x)
+        _sync(device)
+        n_batches = max(1, n_chunks // batch_size)
+        start = time.perf_counter()
+        for _ in range(n_batches):
+            module(x).float().sigmoid()
+        _sync(device)
+    bare = n_batches * batch_size / (time.perf_counter() - start)
+    return bare, ours
+
+
+def pipeline_seconds_per_half(device, bf16):
+    """Full predict (both u-nets, displacement, NMS) on one 45-minute half."""
+    from sk_spotting.datasets import make_spotting_data
+
+    X, y = make_spotting_data(1, n_features=512, minutes=45.0, random_state=0)
+    spotter = DenseAnchorSpotter(
+        epochs=1,
+        chunks_per_epoch=2,
+        batch_size=2,
+        device=str(device),
+        precision="auto" if bf16 else "float32",
+        random_state=0,
+    ).fit(X, y)
+    spotter.set_params(batch_size=256)
+    spotter.predict(X)
+    _sync(device)
+    start = time.perf_counter()
+    spotter.predict(X)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu"
+    )
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--halves", type=int, default=None)
+    parser.add_argument("--networks", nargs="*", default=list(NETWORKS))
+    parser.add_argument("--no-bf16", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="small CPU run")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    batch_size = args.batch_size or (256 if gpu else 16)
+    steps = args.steps or (20 if gpu else 3)
+    halves = args.halves or (8 if gpu else 1)
+    bf16 = gpu and not args.no_bf16
+    if args.quick:
+        args.networks = ["unet-resnet-pca", "transformer-small"]
+    name = torch.cuda.get_device_name(device) if gpu else platform.processor()
+    print(
+        f"# device: {device} ({name}), torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}, batch {batch_size}, "
+        f"timed steps {steps}, bf16 {bf16}"
+    )
+    print(
+        "| network | params | epoch no SAM ours / bare (s) | epoch SAM ours / bare (s) "
+        "| ratio bare/ours (SAM) | inference ours / bare (chunks/s) | ratio |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for net_name in args.networks:
+        module, *_ = _module(net_name, torch.device("cpu"))
+        params = count_parameters(module)
+        del module
+        row = {}
+        for sam in (False, True):
+            row[sam] = (
+                our_training(net_name, device, batch_size, steps, sam, bf16),
+                bare_training(net_name, device, batch_size, steps, sam, bf16),
+            )
+        bare_inf, ours_inf = inference(net_name, device, batch_size, halves, bf16)
+        print(
+            f"| {net_name} | {params:,} | {row[False][0]:.2f} / {row[False][1]:.2f} "
+            f"| {row[True][0]:.2f} / {row[True][1]:.2f} "
+            f"| {row[True][1] / row[True][0]:.2f} | {ours_inf:,.0f} / {bare_inf:,.0f} "
+            f"| {ours_inf / bare_inf:.2f} |",
+            flush=True,
+        )
+    seconds = pipeline_seconds_per_half(device, bf16)
+    print(
+        f"full pipeline (2 u-nets RN+PCA, displacement, NMS): {seconds:.2f} s per "
+        f"45-minute half"
+    )
+    peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak host memory: {peak_host:,.0f} MiB")
+    if gpu:
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+        print(f"peak device memory: {peak:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
