@@ -5,8 +5,8 @@ Variants (as in Soares et al., ICIP 2022):
 * ``DU``: dense u-net, no SAM, no mixup;
 * ``DU+SAM``; ``DU+SAM+mixup``;
 * ``DTE-small+SAM+mixup``: Transformer-encoder trunk, small;
-* ``DU+SAM+mixup w/o D``: the DU+SAM+mixup models decoded without the
-  displacement network;
+* ``DU w/o D`` and ``DU+SAM+mixup w/o D``: the same models decoded without
+  the displacement network;
 * ``per-frame LR``: a per-frame baseline, one logistic regression per class on
   the frame features (trained on the action frames) followed by the same NMS.
 
@@ -175,7 +175,7 @@ def run_seed(seed, profile, variants, device, threads=None):
             scores_to_events(c, d, classes=classes, frame_rate=2.0) for c, d in dense
         ]
         results[name] = {**_scores(y_test, with_d, classes), "seconds": seconds}
-        if name == "DU+SAM+mixup":
+        if name in ("DU", "DU+SAM+mixup"):
             without = [
                 scores_to_events(c, None, classes=classes, frame_rate=2.0)
                 for c, _ in dense
