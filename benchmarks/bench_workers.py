@@ -10,8 +10,9 @@ time, as it would be in practice.  One worker runs with torch on all cores
 (its default) and on one thread; each of the two workers gets
 ``cores // 2`` threads.  Each configuration runs ``--repeat`` times, in
 turn, and the script prints every wall time, the medians and the speed-ups
-(one-worker time / two-worker time), with the load average, since other jobs
-on the machine distort the numbers.
+(one-worker time / two-worker time), with the load average and a check of the
+free parallel capacity (two busy loops against one), since other jobs on the
+machine distort the numbers.
 
 Run ``python benchmarks/bench_workers.py`` (``--help`` for options).
 """
@@ -93,8 +94,35 @@ def _count(journal, params):
     done = 0
     for param in params:
         study = optuna.load_study(study_name=f"bench:{param}", storage=storage)
-        done += len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+        complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        # the trial carried over from the previous study was not run here
+        done += sum("sk_spotting:carried_from" not in t.user_attrs for t in complete)
     return done
+
+
+def _spin(n=20_000_000):
+    x = 0
+    for i in range(n):
+        x += i
+    return x
+
+
+def parallel_capacity():
+    """Wall time of two busy loops in two processes over one loop in one.
+
+    About 1.0 when a second core is free, about 2.0 when other jobs keep the
+    machine busy (then no number of workers can go faster).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    timings = []
+    for n_processes in (1, 2):
+        with ProcessPoolExecutor(n_processes) as pool:
+            list(pool.map(_spin, [10] * n_processes))  # start the processes
+            start = time.perf_counter()
+            list(pool.map(_spin, [20_000_000] * n_processes))
+            timings.append(time.perf_counter() - start)
+    return timings[1] / timings[0]
 
 
 def main():
@@ -114,7 +142,9 @@ def main():
     total = len(args.params) * args.trials
     print(
         f"{total} trials ({len(args.params)} studies x {args.trials}); "
-        f"{os.cpu_count()} cores; load average before: {os.getloadavg()}"
+        f"{os.cpu_count()} cores; load average before: {os.getloadavg()}; "
+        f"parallel capacity (2 loops / 1 loop, 1.0 = a free second core): "
+        f"{parallel_capacity():.2f}"
     )
     cores = os.cpu_count() or 1
     configurations = []
@@ -133,6 +163,7 @@ def main():
                     f"thread(s): {seconds:7.1f} s ({done} trials, load average "
                     f"{os.getloadavg()[0]:.2f})"
                 )
+    print(f"parallel capacity after: {parallel_capacity():.2f}")
     medians = {c: statistics.median(t) for c, t in times.items()}
     for (n_workers, threads), seconds in medians.items():
         print(f"median, {n_workers} worker(s) x {threads} thread(s): {seconds:7.1f} s")
