@@ -74,6 +74,14 @@ class DenseScores(NamedTuple):
     displacement : ndarray of shape (n_frames, n_classes) or None
         Predicted displacement in frames from each anchor to its action, or
         None without a displacement network.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_spotting import DenseScores
+    >>> scores = DenseScores(np.zeros((4, 2)), None)
+    >>> scores.confidence.shape, scores.displacement is None
+    ((4, 2), True)
     """
 
     confidence: np.ndarray
