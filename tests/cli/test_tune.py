@@ -48,7 +48,10 @@ def test_tune_writes_best_params_trials_and_model(roots, tmp_path, capsys):
     assert best["sam_rho"] in (0.0, 0.5) and best["mixup_alpha"] in (0.0, 2.0)
     assert best["epochs"] == 1 and len(best["classes"]) == 17
     trials = pd.read_csv(out / "trials.csv")
-    assert len(trials) == 4
+    # 2 trials per parameter, plus the first study's best carried into the
+    # second study as its starting point (not trained again)
+    assert len(trials) == 5
+    assert trials["carried"].sum() == 1
     model = joblib.load(out / "model.joblib")
     assert model.sam_rho == best["sam_rho"]
     # best_params.json is a valid --config for fit.

@@ -34,8 +34,12 @@ def no_training(monkeypatch):
 
 
 def _study(pruner=None):
+    # A fixed name: Hyperband assigns trials to brackets by hashing it.
     return optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.RandomSampler(0), pruner=pruner
+        study_name="sk-spotting-test",
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(0),
+        pruner=pruner,
     )
 
 
