@@ -81,16 +81,25 @@ def _raise_interrupt(signum, frame):
 
 @contextlib.contextmanager
 def _signals_interrupt():
-    """Turn SIGTERM into KeyboardInterrupt so that both end a command cleanly."""
+    """Turn SIGINT and SIGTERM into KeyboardInterrupt so both end a command cleanly.
+
+    SIGINT is set explicitly too: a process started in the background by a
+    non-interactive shell inherits SIGINT as ignored, and Ctrl-C or ``kill
+    -INT`` must still stop a fit at its last checkpoint.
+    """
     try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = {
+            signum: signal.signal(signum, _raise_interrupt)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv=None):
