@@ -436,17 +436,20 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             raise TypeError("on_validation must be callable or None.")
         self._on_validation = on_validation
         self._resume = resume
-        self._device = _resolve_device(self.device)
-        rng = check_random_state(self.random_state)
-        seeds = rng.randint(np.iinfo(np.int32).max, size=2)
-        labels = self._dense_labels(videos, events)
-        self.confidence_net_ = self._fit_confidence(videos, labels, valid, seeds[0])
-        self.displacement_net_ = None
-        if self.use_displacement:
-            self.displacement_net_ = self._fit_displacement(
-                videos, labels, valid, seeds[1]
-            )
-        del self._on_validation, self._resume
+        try:
+            self._device = _resolve_device(self.device)
+            rng = check_random_state(self.random_state)
+            seeds = rng.randint(np.iinfo(np.int32).max, size=2)
+            labels = self._dense_labels(videos, events)
+            self.confidence_net_ = self._fit_confidence(videos, labels, valid, seeds[0])
+            self.displacement_net_ = None
+            if self.use_displacement:
+                self.displacement_net_ = self._fit_displacement(
+                    videos, labels, valid, seeds[1]
+                )
+        finally:
+            # the hooks may hold an Optuna trial: never keep them on the estimator
+            del self._on_validation, self._resume
         return self
 
     def _fit_confidence(self, videos, labels, valid, seed):

@@ -251,10 +251,11 @@ def test_exception_in_on_validation_stops_fit(data):
     def prune(network, epoch, score):
         raise _Stop
 
+    spotter = DenseAnchorSpotter(**TINY, validation_interval=1)
     with pytest.raises(_Stop):
-        DenseAnchorSpotter(**TINY, validation_interval=1).fit(
-            X[:2], y[:2], X_valid=X[2:], y_valid=y[2:], on_validation=prune
-        )
+        spotter.fit(X[:2], y[:2], X_valid=X[2:], y_valid=y[2:], on_validation=prune)
+    # the hook (e.g. holding an Optuna trial) is not kept on the estimator
+    assert not hasattr(spotter, "_on_validation")
 
 
 def test_interrupted_fit_resumes_to_the_same_model(data, tmp_path):
