@@ -211,19 +211,25 @@ def check_videos(X, *, n_features=None, min_frames=1, name="X"):
     return videos
 
 
-def _check_time_column(times, i, name, duration):
-    if not pd.api.types.is_numeric_dtype(times) or pd.api.types.is_bool_dtype(times):
+def _finite_numbers(column, i, name, what):
+    """A numeric column as finite float64 values, or a clear error."""
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         raise TypeError(
-            f"{name}[{i}] (video {i}): column 'time' must hold numbers of seconds, "
-            f"got dtype {times.dtype}."
+            f"{name}[{i}] (video {i}): column {column.name!r} must hold {what}, "
+            f"got dtype {column.dtype}."
         )
-    values = times.to_numpy(dtype=float)
+    values = column.to_numpy(dtype=float)
     if not np.isfinite(values).all():
         row = int(np.flatnonzero(~np.isfinite(values))[0])
         raise ValueError(
-            f"{name}[{i}] (video {i}): column 'time' has a non-finite value at "
-            f"row {row}."
+            f"{name}[{i}] (video {i}): column {column.name!r} has a non-finite "
+            f"value at row {row}."
         )
+    return values
+
+
+def _check_time_column(times, i, name, duration):
+    values = _finite_numbers(times, i, name, "numbers of seconds")
     if (values < 0).any():
         row = int(np.flatnonzero(values < 0)[0])
         raise ValueError(
@@ -338,21 +344,7 @@ def check_events(
                     f"{list(VISIBILITY_VALUES)}."
                 )
         if "confidence" in table.columns:
-            conf = table["confidence"]
-            if not pd.api.types.is_numeric_dtype(conf) or pd.api.types.is_bool_dtype(
-                conf
-            ):
-                raise TypeError(
-                    f"{name}[{i}] (video {i}): column 'confidence' must hold "
-                    f"numbers, got dtype {conf.dtype}."
-                )
-            values = conf.to_numpy(dtype=float)
-            if not np.isfinite(values).all():
-                row = int(np.flatnonzero(~np.isfinite(values))[0])
-                raise ValueError(
-                    f"{name}[{i}] (video {i}): column 'confidence' has a "
-                    f"non-finite value at row {row}."
-                )
+            values = _finite_numbers(table["confidence"], i, name, "numbers")
             table = table.assign(confidence=values)
         checked.append(table)
     return checked
