@@ -236,6 +236,12 @@ def main():
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--halves", type=int, default=None)
+    parser.add_argument(
+        "--inference-batch-size",
+        type=int,
+        default=None,
+        help="chunks per inference batch (default: 1,024 on GPU, else the batch size)",
+    )
     parser.add_argument("--networks", nargs="*", default=list(NETWORKS))
     parser.add_argument("--no-bf16", action="store_true")
     parser.add_argument("--quick", action="store_true", help="small CPU run")
@@ -245,6 +251,7 @@ def main():
     batch_size = args.batch_size or (256 if gpu else 16)
     steps = args.steps or (20 if gpu else 3)
     halves = args.halves or (8 if gpu else 1)
+    inference_batch = args.inference_batch_size or (1024 if gpu else batch_size)
     bf16 = gpu and not args.no_bf16
     if args.quick:
         args.networks = ["unet-resnet-pca", "transformer-small"]
@@ -252,29 +259,34 @@ def main():
     print(
         f"# device: {device} ({name}), torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}, batch {batch_size}, "
-        f"timed steps {steps}, bf16 {bf16}"
+        f"timed steps {steps}, bf16 {bf16}, inference batch {inference_batch}"
     )
     print(
         "| network | params | epoch no SAM ours / bare (s) | epoch SAM ours / bare (s) "
-        "| ratio bare/ours (SAM) | inference ours / bare (chunks/s) | ratio |"
+        "| ratio bare/ours (SAM) | inference ours / bare (chunks/s) | ratio "
+        "| 1,000 epochs with SAM (h) | peak device memory (MiB) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for net_name in args.networks:
         module, *_ = _module(net_name, torch.device("cpu"))
         params = count_parameters(module)
         del module
         row = {}
+        if gpu:
+            torch.cuda.reset_peak_memory_stats(device)
         for sam in (False, True):
             row[sam] = (
                 our_training(net_name, device, batch_size, steps, sam, bf16),
                 bare_training(net_name, device, batch_size, steps, sam, bf16),
             )
-        bare_inf, ours_inf = inference(net_name, device, batch_size, halves, bf16)
+        bare_inf, ours_inf = inference(net_name, device, inference_batch, halves, bf16)
+        peak = torch.cuda.max_memory_allocated(device) / 2**20 if gpu else float("nan")
         print(
             f"| {net_name} | {params:,} | {row[False][0]:.2f} / {row[False][1]:.2f} "
             f"| {row[True][0]:.2f} / {row[True][1]:.2f} "
             f"| {row[True][1] / row[True][0]:.2f} | {ours_inf:,.0f} / {bare_inf:,.0f} "
-            f"| {ours_inf / bare_inf:.2f} |",
+            f"| {ours_inf / bare_inf:.2f} | {row[True][0] * 1000 / 3600:.2f} "
+            f"| {peak:,.0f} |",
             flush=True,
         )
     seconds = pipeline_seconds_per_half(device, bf16)

@@ -159,6 +159,16 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         Chunks per batch, in training and inference.
     positive_weight : float, default=0.03
         Share of each class's confidence-loss mass carried by positives.
+    displacement_class_weight : {"balanced"} or None, default="balanced"
+        Weights of the displacement loss.  "balanced" is the reference's
+        ``N / P_c`` per class (SPEC §3): every class carries the same loss
+        mass, so an anchor of a rare class weighs hundreds of times more
+        than one of a frequent class.  None weighs every anchor within the
+        radius alike (same total mass).  Measured on synthetic data with
+        small batches (16 chunks of 32 s, 1,000-3,000 steps), "balanced"
+        did not learn the frequent classes' displacements at all, while None
+        did; see docs/benchmarks.md.  Large batches (the paper's 256 chunks
+        of 112 s, about 10 halves per step) dilute the rare-class spikes.
     use_displacement : bool, default=True
         Train and apply the displacement network.
     nms : {"hard", "soft"}, default="hard"
@@ -256,6 +266,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         "chunks_per_epoch": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "positive_weight": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "displacement_class_weight": [StrOptions({"balanced"}), None],
         "use_displacement": ["boolean"],
         "nms": [StrOptions({"hard", "soft"})],
         "nms_window": [Interval(numbers.Real, 0, None, closed="neither"), dict],
@@ -289,6 +300,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         chunks_per_epoch=8192,
         batch_size=256,
         positive_weight=0.03,
+        displacement_class_weight="balanced",
         use_displacement=True,
         nms="hard",
         nms_window=20.0,
@@ -318,6 +330,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         self.chunks_per_epoch = chunks_per_epoch
         self.batch_size = batch_size
         self.positive_weight = positive_weight
+        self.displacement_class_weight = displacement_class_weight
         self.use_displacement = use_displacement
         self.nms = nms
         self.nms_window = nms_window
@@ -485,7 +498,9 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
     def _fit_displacement(self, videos, labels, valid, seed):
         radius = self._displacement_radius_frames
         pairs = [displacement_targets(lab, radius) for lab in labels]
-        positive = displacement_class_weights([mask for _, mask in pairs])
+        positive = displacement_class_weights(
+            [mask for _, mask in pairs], class_weight=self.displacement_class_weight
+        )
         weights = [
             np.where(mask, positive, 0.0).astype(np.float32) for _, mask in pairs
         ]

@@ -63,27 +63,47 @@ def confidence_class_weights(targets, *, positive_weight=0.03):
     return positive.astype(np.float32), negative.astype(np.float32)
 
 
-def displacement_class_weights(masks):
+def displacement_class_weights(masks, *, class_weight="balanced"):
     """Displacement-loss weight of an anchor within the radius, per class.
 
     Parameters
     ----------
     masks : list of ndarray of shape (n_frames_i, n_classes), dtype bool
         Displacement target masks of every training video.
+    class_weight : {"balanced"} or None, default="balanced"
+        "balanced" (the reference implementation): ``N / P_c`` for ``N``
+        anchors per class and ``P_c`` of them within the radius of a class-c
+        action, so every class carries the same loss mass whatever its
+        frequency.  None: one weight for every anchor within the radius,
+        ``K N / sum_c P_c`` over the ``K`` classes that have any, so the total
+        loss mass is the same as with "balanced" but spread by anchor rather
+        than by class.
 
     Returns
     -------
     positive : ndarray of shape (n_classes,), dtype float32
-        ``N / P_c``; 0 for a class without any anchor within the radius.
+        Weight of an anchor within the radius; 0 for a class without any.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sk_spotting.targets import displacement_class_weights
-    >>> displacement_class_weights([np.array([[1, 0], [1, 0], [0, 0], [0, 0]], bool)])
-    array([2., 0.], dtype=float32)
+    >>> masks = [np.array([[1, 0], [1, 0], [0, 1], [0, 0]], bool)]
+    >>> displacement_class_weights(masks)
+    array([2., 4.], dtype=float32)
+    >>> displacement_class_weights(masks, class_weight=None)
+    array([2.6666667, 2.6666667], dtype=float32)
     """
+    if class_weight not in ("balanced", None):
+        raise ValueError(
+            f"class_weight must be 'balanced' or None, got {class_weight!r}."
+        )
     positives, n_anchors = _counts(masks)
-    with np.errstate(divide="ignore"):
-        positive = np.where(positives > 0, n_anchors / positives, 0.0)
+    present = positives > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if class_weight == "balanced":
+            positive = np.where(present, n_anchors / positives, 0.0)
+        else:
+            shared = present.sum() * n_anchors / positives.sum()
+            positive = np.where(present, shared, 0.0)
     return positive.astype(np.float32)
