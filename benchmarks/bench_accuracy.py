@@ -162,7 +162,7 @@ def per_frame_baseline(X_train, y_train, X_test, classes, frame_rate=2.0):
     return predictions
 
 
-def run_seed(seed, profile, variants, device, threads=None, baseline=True):
+def run_seed(seed, profile, variants, device, threads=None, baseline=True, epochs=None):
     if threads:
         torch.set_num_threads(threads)
     cfg = PROFILES[profile]
@@ -187,7 +187,7 @@ def run_seed(seed, profile, variants, device, threads=None, baseline=True):
     for name in variants:
         start = time.perf_counter()
         spotter = DenseAnchorSpotter(
-            **cfg["spotter"],
+            **{**cfg["spotter"], **({"epochs": epochs} if epochs else {})},
             **{"displacement_class_weight": None, **VARIANTS[name]},
             classes=classes,
             device=device,
@@ -266,6 +266,7 @@ def main():
         default=None,
         help="default: the profile's list",
     )
+    parser.add_argument("--epochs", type=int, default=None, help="override")
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the per-frame baseline"
     )
@@ -286,7 +287,13 @@ def main():
     threads = 1 if args.jobs > 1 else None
     runs = Parallel(n_jobs=args.jobs)(
         delayed(run_seed)(
-            seed, args.profile, variants, args.device, threads, not args.no_baseline
+            seed,
+            args.profile,
+            variants,
+            args.device,
+            threads,
+            not args.no_baseline,
+            args.epochs,
         )
         for seed in range(args.seeds)
     )

@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import (
@@ -17,6 +18,7 @@ from sklearn.utils.estimator_checks import (
     check_parameters_default_constructible,
     check_set_params,
 )
+from skorch.exceptions import DeviceWarning
 
 from sk_spotting import DenseAnchorSpotter
 from sk_spotting.datasets import make_spotting_data
@@ -112,6 +114,61 @@ def test_score_is_average_map(fitted, data):
     loose = fitted.score(X, y)
     tight = fitted.score(X, y, tolerances="tight")
     assert 0.0 <= tight <= loose <= 1.0
+
+
+def _dump_as_if_fitted_on_cuda(spotter, path, monkeypatch):
+    """joblib.dump with every tensor tagged "cuda:0", as a GPU machine writes.
+
+    torch records each storage's device through ``location_tag`` and restores
+    it on load; a CPU-only machine cannot restore a "cuda:0" storage unless a
+    ``map_location`` is given.  The nets' ``device`` is set to "cuda" too,
+    as after a fit on a GPU.
+    """
+    real = torch.serialization.location_tag
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            torch.serialization,
+            "location_tag",
+            lambda storage: "cuda:0" if real(storage) == "cpu" else real(storage),
+        )
+        nets = [spotter.confidence_net_, spotter.displacement_net_]
+        for net in nets:
+            patch.setattr(net, "device", "cuda")
+        joblib.dump(spotter, path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a CPU-only load")
+def test_cuda_tagged_tensors_cannot_load_on_cpu_by_themselves(tmp_path, monkeypatch):
+    # the simulation is effective: a bare module saved this way does not load
+    module = torch.nn.Linear(2, 1)
+    with monkeypatch.context() as patch:
+        real = torch.serialization.location_tag
+        patch.setattr(
+            torch.serialization, "location_tag", lambda s: "cuda:0" * (real(s) == "cpu")
+        )
+        joblib.dump(module, tmp_path / "module.joblib")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        joblib.load(tmp_path / "module.joblib")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a CPU-only load")
+def test_spotter_fitted_on_cuda_loads_and_predicts_on_cpu(
+    fitted, data, tmp_path, monkeypatch
+):
+    # A real GPU-saved spotter (benchmarks/results/gpu/smoke.log) failed to
+    # load on a CPU-only machine because the nets' ``module`` parameter, the
+    # same object as ``module_``, was pickled outside skorch's device mapping.
+    X, _ = data
+    path = tmp_path / "spotter.joblib"
+    _dump_as_if_fitted_on_cuda(fitted, path, monkeypatch)
+    with pytest.warns(DeviceWarning, match="(?i)cuda"):
+        loaded = joblib.load(path)
+    for net in (loaded.confidence_net_, loaded.displacement_net_):
+        assert torch.device(net.device).type == "cpu"
+        assert net.module is net.module_
+        assert {p.device.type for p in net.module_.parameters()} == {"cpu"}
+    for a, b in zip(fitted.predict(X), loaded.predict(X)):
+        pd.testing.assert_frame_equal(a, b)
 
 
 def test_pickle_round_trip_gives_identical_predictions(fitted, data, tmp_path):

@@ -78,6 +78,13 @@ class DisplacementCriterion(torch.nn.Module):
         )
 
 
+class _SameAsFitted:
+    """Pickled stand-in for a parameter that is its fitted attribute."""
+
+    def __init__(self, attribute):
+        self.attribute = attribute
+
+
 class SpottingNet(NeuralNet):
     """skorch ``NeuralNet`` training one dense-anchor network.
 
@@ -130,6 +137,27 @@ class SpottingNet(NeuralNet):
         self.sam_rho = sam_rho
         self.mixup_alpha = mixup_alpha
         self.autocast_dtype = autocast_dtype
+
+    def __getstate__(self):
+        # skorch moves ``module_`` and ``criterion_`` through its device-aware
+        # path, but the ``module`` / ``criterion`` parameters are the same
+        # instances here (they are passed built) and would be pickled as
+        # plain tensors that a CPU-only machine cannot load when fitted on a
+        # GPU.  Pickle them as references to the fitted attributes instead.
+        state = super().__getstate__()
+        for name in ("module", "criterion"):
+            if state.get(name) is not None and state[name] is getattr(
+                self, name + "_", None
+            ):
+                state[name] = _SameAsFitted(name + "_")
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for name in ("module", "criterion"):
+            value = self.__dict__.get(name)
+            if isinstance(value, _SameAsFitted):
+                setattr(self, name, getattr(self, value.attribute))
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train for ``epochs`` more epochs (default ``max_epochs``).
