@@ -5,7 +5,9 @@ Shape legend: b batch of chunks, t frames, c classes, d features.
 The chunks of many videos go through the network together in batches of up to
 ``batch_size``; each video is copied to the device once and its chunks are
 gathered there by index, so no chunk is ever copied on the host.  Outputs are
-stitched back per video with the windows' kept ranges.
+stitched per video on the device (each frame from the chunk that keeps it), and
+only the stitched ``(t, c)`` outputs come back to the host, in one copy at the
+end, so the device never waits for the host between batches.
 """
 
 from __future__ import annotations
@@ -15,15 +17,20 @@ import contextlib
 import numpy as np
 import torch
 
-from .data._chunking import inference_windows, stitch_windows
+from .data._chunking import inference_windows, window_sources
 
 __all__ = ["predict_dense"]
 
 
 def _video_tensor(video, device):
     """One video on the device as float32 (memory maps are read once)."""
-    # A copy: memory maps are read-only, and torch wants writable memory.
-    return torch.from_numpy(np.array(video, dtype=np.float32)).to(device)
+    array = np.asarray(video)
+    if not (
+        array.dtype == np.float32 and array.flags.c_contiguous and array.flags.writeable
+    ):
+        # torch wants writable memory (memory maps are read-only): one copy
+        array = np.array(array, dtype=np.float32, order="C")
+    return torch.from_numpy(array).to(device)
 
 
 def _chunk_index(n_frames, starts, chunk_frames, device):
@@ -35,7 +42,12 @@ def _chunk_index(n_frames, starts, chunk_frames, device):
 
 
 class _Batcher:
-    """Collect chunks of successive videos and run them in full batches."""
+    """Run the chunks of successive videos in full batches and stitch them.
+
+    Outputs stay on the device: once every chunk of a video has run, its kept
+    frames are gathered there (``sources``, flat chunk-frame indices) and the
+    transform applied, so only ``(t, c)`` per video ever leaves the device.
+    """
 
     def __init__(self, module, batch_size, transform, autocast_dtype):
         self.module = module
@@ -44,11 +56,17 @@ class _Batcher:
         self.autocast_dtype = autocast_dtype
         self.pending = []  # (video_id, chunk tensor (n, T, d))
         self.n_pending = 0
-        self.outputs = {}  # video_id -> list of (n, T, c) arrays
+        self.remaining = {}  # video_id -> chunks not run yet
+        self.sources = {}  # video_id -> flat (chunk, frame) index of each frame
+        self.pieces = {}  # video_id -> list of (n, T, c) device outputs
+        self.stitched = {}  # video_id -> (t, c) device output
 
-    def add(self, video_id, chunks):
+    def add(self, video_id, chunks, sources):
         self.pending.append((video_id, chunks))
         self.n_pending += chunks.shape[0]
+        self.remaining[video_id] = chunks.shape[0]
+        self.sources[video_id] = sources
+        self.pieces[video_id] = []
         while self.n_pending >= self.batch_size:
             self._run(self.batch_size)
 
@@ -77,12 +95,27 @@ class _Batcher:
         batch = torch.cat(taken) if len(taken) > 1 else taken[0]
         with self._autocast(batch.device):
             out = self.module(batch)
-        out = self.transform(out.float()).cpu().numpy()
+        out = out.float()
         position = 0
         for video_id, count in owners:
-            piece = out[position : position + count]
-            self.outputs.setdefault(video_id, []).append(piece)
+            self.pieces[video_id].append(out[position : position + count])
             position += count
+            self.remaining[video_id] -= count
+            if self.remaining[video_id] == 0:
+                self._stitch(video_id)
+
+    def _stitch(self, video_id):
+        pieces = self.pieces.pop(video_id)
+        outputs = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+        flat = outputs.reshape(-1, *outputs.shape[2:])
+        self.stitched[video_id] = self.transform(flat[self.sources.pop(video_id)])
+
+    def results(self, n_videos):
+        """All stitched outputs as host arrays, with one device-to-host copy."""
+        outputs = [self.stitched.pop(i) for i in range(n_videos)]
+        lengths = [o.shape[0] for o in outputs]
+        host = torch.cat(outputs).cpu().numpy()
+        return np.split(host, np.cumsum(lengths)[:-1])
 
 
 @torch.no_grad()
@@ -111,7 +144,8 @@ def predict_dense(
     batch_size : int
         Chunks per forward pass (chunks of several videos share a batch).
     transform : callable, default=None
-        Applied to each output batch (e.g. :func:`torch.sigmoid`).
+        Element-wise function applied to the stitched outputs of each video
+        (e.g. :func:`torch.sigmoid`).
     autocast_dtype : torch.dtype, default=None
         Autocast type of the forward pass, or None for float32.
 
@@ -135,17 +169,14 @@ def predict_dense(
     transform = transform if transform is not None else (lambda out: out)
     module.eval()
     batcher = _Batcher(module, batch_size, transform, autocast_dtype)
-    all_windows = []
     for video_id, video in enumerate(videos):
         n_frames = video.shape[0]
         windows = inference_windows(n_frames, chunk_frames, border)
-        all_windows.append(windows)
+        owner, position = window_sources(windows, n_frames, chunk_frames)
+        sources = torch.as_tensor(owner * chunk_frames + position, device=device)
         features = _video_tensor(video, device)
         index, valid = _chunk_index(n_frames, windows.starts, chunk_frames, device)
         chunks = features[index] * valid.unsqueeze(-1)
-        batcher.add(video_id, chunks)
+        batcher.add(video_id, chunks, sources)
     batcher.flush()
-    return [
-        stitch_windows(np.concatenate(batcher.outputs[i]), windows, video.shape[0])
-        for i, (video, windows) in enumerate(zip(videos, all_windows))
-    ]
+    return batcher.results(len(videos))

@@ -27,6 +27,7 @@ __all__ = [
     "gather_windows",
     "inference_windows",
     "stitch_windows",
+    "window_sources",
 ]
 
 
@@ -245,6 +246,74 @@ def gather_windows(video, starts, chunk_frames):
     return np.asarray(video[frames])
 
 
+def window_sources(windows, n_frames, chunk_frames):
+    """Which chunk, and which of its frames, gives each video frame.
+
+    The rule of :func:`stitch_windows`: each chunk contributes its kept range
+    ``[keep_start, keep_stop)``, and where kept ranges overlap the later chunk
+    wins.  Inference on a device gathers the stitched outputs with these
+    indices without copying whole chunks back to the host.
+
+    Parameters
+    ----------
+    windows : InferenceWindows
+        As returned by :func:`inference_windows` for this video.
+    n_frames : int
+        Frames in the video.
+    chunk_frames : int
+        Frames per chunk (``T``).
+
+    Returns
+    -------
+    owner : ndarray of shape (n_frames,), dtype intp
+        Chunk of each video frame.
+    position : ndarray of shape (n_frames,), dtype intp
+        Frame within that chunk.
+
+    Examples
+    --------
+    >>> from sk_spotting.data._chunking import inference_windows, window_sources
+    >>> windows = inference_windows(10, chunk_frames=6, border=1)
+    >>> owner, position = window_sources(windows, 10, chunk_frames=6)
+    >>> owner.tolist(), position.tolist()
+    ([0, 0, 0, 0, 0, 1, 1, 1, 1, 1], [0, 1, 2, 3, 4, 1, 2, 3, 4, 5])
+    """
+    n_frames = _check_int(n_frames, "n_frames", 1)
+    chunk_frames = _check_int(chunk_frames, "chunk_frames", 1)
+    starts = np.asarray(windows.starts, dtype=np.intp)
+    keep_start = np.asarray(windows.keep_start, dtype=np.intp)
+    keep_stop = np.asarray(windows.keep_stop, dtype=np.intp)
+    if (
+        starts.shape[0] == 0
+        or np.any(keep_start < 0)
+        or np.any(keep_stop > chunk_frames)
+    ):
+        raise ValueError(
+            f"windows do not fit chunks of {chunk_frames} frames "
+            f"({starts.shape[0]} windows)."
+        )
+    # Video frames kept by each chunk start at first_kept; the owner of a frame
+    # is the last chunk whose kept range starts at or before it (kept ranges
+    # are sorted and cover the video, so later chunks overwrite earlier ones).
+    first_kept = starts + keep_start
+    last_kept = starts + keep_stop  # exclusive
+    if np.any(np.diff(first_kept) < 0) or np.any(np.diff(last_kept) < 0):
+        raise ValueError("windows must be sorted by start.")
+    if last_kept[-1] != n_frames:
+        raise ValueError(
+            f"windows were built for a video of {int(last_kept[-1])} frames, not "
+            f"{n_frames}; build them with inference_windows(n_frames, ...)."
+        )
+    frames = np.arange(n_frames, dtype=np.intp)
+    owner = np.searchsorted(first_kept, frames, side="right") - 1
+    if owner[0] < 0 or np.any(frames >= last_kept[owner]):
+        raise ValueError(
+            f"windows do not cover all {n_frames} frames of the video; build them "
+            f"with inference_windows(n_frames, ...)."
+        )
+    return owner, frames - starts[owner]
+
+
 def stitch_windows(chunk_outputs, windows, n_frames):
     """Put per-chunk network outputs back onto the video's frames.
 
@@ -278,37 +347,11 @@ def stitch_windows(chunk_outputs, windows, n_frames):
     """
     n_frames = _check_int(n_frames, "n_frames", 1)
     chunk_outputs = np.asarray(chunk_outputs)
-    starts = np.asarray(windows.starts, dtype=np.intp)
-    keep_start = np.asarray(windows.keep_start, dtype=np.intp)
-    keep_stop = np.asarray(windows.keep_stop, dtype=np.intp)
-    n_chunks = starts.shape[0]
+    n_chunks = np.asarray(windows.starts).shape[0]
     if chunk_outputs.ndim < 2 or chunk_outputs.shape[0] != n_chunks:
         raise ValueError(
             f"chunk_outputs must have shape (n_chunks={n_chunks}, chunk_frames, "
             f"...), got {chunk_outputs.shape}."
         )
-    chunk_frames = chunk_outputs.shape[1]
-    if n_chunks == 0 or np.any(keep_start < 0) or np.any(keep_stop > chunk_frames):
-        raise ValueError(
-            f"windows do not fit chunk_outputs of shape {chunk_outputs.shape}."
-        )
-    # Video frames kept by each chunk start at first_kept; the owner of a frame
-    # is the last chunk whose kept range starts at or before it (kept ranges
-    # are sorted and cover the video, so later chunks overwrite earlier ones).
-    first_kept = starts + keep_start
-    last_kept = starts + keep_stop  # exclusive
-    if np.any(np.diff(first_kept) < 0) or np.any(np.diff(last_kept) < 0):
-        raise ValueError("windows must be sorted by start.")
-    if last_kept[-1] != n_frames:
-        raise ValueError(
-            f"windows were built for a video of {int(last_kept[-1])} frames, not "
-            f"{n_frames}; build them with inference_windows(n_frames, ...)."
-        )
-    frames = np.arange(n_frames, dtype=np.intp)
-    owner = np.searchsorted(first_kept, frames, side="right") - 1
-    if owner[0] < 0 or np.any(frames >= last_kept[owner]):
-        raise ValueError(
-            f"windows do not cover all {n_frames} frames of the video; build them "
-            f"with inference_windows(n_frames, ...)."
-        )
-    return chunk_outputs[owner, frames - starts[owner]]
+    owner, position = window_sources(windows, n_frames, chunk_outputs.shape[1])
+    return chunk_outputs[owner, position]
