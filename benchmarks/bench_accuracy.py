@@ -44,9 +44,9 @@ from sk_spotting.postprocessing import scores_to_events
 CURVE_TOLERANCES = [1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0]
 
 PROFILES = {
-    # sized so that 3 seeds of the default variants finish in about 30 min on
+    # sized so that 3 seeds of the default variants finish well within 30 min on
     # 2 CPU cores (seeds in parallel processes of one torch thread each,
-    # --jobs 2): 2,400 steps of 16 chunks of 32 s per network
+    # --jobs 2; measured 17 min): 2,400 steps of 16 chunks of 32 s per network
     "cpu": {
         "n_features": 128,
         "n_train": 64,

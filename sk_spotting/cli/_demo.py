@@ -75,6 +75,7 @@ QUICK_CONFIG = {
         "learning_rate": 2e-3,
         "sam_rho": 0.0,
         "mixup_alpha": 0.0,
+        "displacement_class_weight": None,
         "validation_interval": 1,
     },
 }
