@@ -45,8 +45,11 @@ class _Batcher:
     """Run the chunks of successive videos in full batches and stitch them.
 
     Outputs stay on the device: once every chunk of a video has run, its kept
-    frames are gathered there (``sources``, flat chunk-frame indices) and the
-    transform applied, so only ``(t, c)`` per video ever leaves the device.
+    frames are gathered there (``sources``, flat chunk-frame indices), so only
+    ``(t, c)`` per video ever leaves the device.  The transform is applied to
+    whole batches, as before the device-side stitching, which keeps outputs
+    bit-identical to it (an element-wise function on a differently laid out
+    tensor may differ in the last bit).
     """
 
     def __init__(self, module, batch_size, transform, autocast_dtype):
@@ -95,7 +98,7 @@ class _Batcher:
         batch = torch.cat(taken) if len(taken) > 1 else taken[0]
         with self._autocast(batch.device):
             out = self.module(batch)
-        out = out.float()
+        out = self.transform(out.float())
         position = 0
         for video_id, count in owners:
             self.pieces[video_id].append(out[position : position + count])
@@ -108,7 +111,7 @@ class _Batcher:
         pieces = self.pieces.pop(video_id)
         outputs = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
         flat = outputs.reshape(-1, *outputs.shape[2:])
-        self.stitched[video_id] = self.transform(flat[self.sources.pop(video_id)])
+        self.stitched[video_id] = flat[self.sources.pop(video_id)]
 
     def results(self, n_videos):
         """All stitched outputs as host arrays, with one device-to-host copy."""
@@ -144,8 +147,8 @@ def predict_dense(
     batch_size : int
         Chunks per forward pass (chunks of several videos share a batch).
     transform : callable, default=None
-        Element-wise function applied to the stitched outputs of each video
-        (e.g. :func:`torch.sigmoid`).
+        Element-wise function applied to each batch of outputs (e.g.
+        :func:`torch.sigmoid`).
     autocast_dtype : torch.dtype, default=None
         Autocast type of the forward pass, or None for float32.
 
