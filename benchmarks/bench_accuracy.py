@@ -20,6 +20,7 @@ a PNG of mAP against tolerance (like the paper's Figure 2).
 Usage::
 
     python benchmarks/bench_accuracy.py                  # CPU profile
+    python benchmarks/bench_accuracy.py --profile cpu-long --jobs 2  # DU, 6,000 steps
     python benchmarks/bench_accuracy.py --profile gpu    # larger, for a GPU
 """
 
@@ -56,6 +57,22 @@ PROFILES = {
             "chunk_duration": 32.0,
             "unet_levels": 3,
             "epochs": 150,
+            "chunks_per_epoch": 256,
+            "batch_size": 16,
+            "learning_rate": 2e-3,
+        },
+    },
+    # the u-net against the baseline at 2.5 times the steps: 6,000 steps per
+    # network, DU only (3 seeds, --jobs 2: about 15 min on 2 CPU cores)
+    "cpu-long": {
+        "n_features": 128,
+        "n_train": 64,
+        "n_test": 8,
+        "variants": ["DU"],
+        "spotter": {
+            "chunk_duration": 32.0,
+            "unet_levels": 3,
+            "epochs": 375,
             "chunks_per_epoch": 256,
             "batch_size": 16,
             "learning_rate": 2e-3,
