@@ -236,6 +236,15 @@ def test_per_class_nms_window(data):
         clone(spotter).set_params(nms_window={classes[0]: 10.0}).fit(X, y)
 
 
+def test_displacement_class_weight_changes_only_the_displacement_network(data):
+    X, y = data
+    balanced = DenseAnchorSpotter(**TINY).fit(X, y)
+    alike = DenseAnchorSpotter(**TINY, displacement_class_weight=None).fit(X, y)
+    a, b = balanced.predict_scores(X[:1])[0], alike.predict_scores(X[:1])[0]
+    np.testing.assert_array_equal(a.confidence, b.confidence)
+    assert not np.array_equal(a.displacement, b.displacement)
+
+
 @pytest.mark.parametrize(
     ("params", "match"),
     [
@@ -243,6 +252,7 @@ def test_per_class_nms_window(data):
         ({"learning_rate": -1.0}, "learning_rate"),
         ({"nms": "medium"}, "nms"),
         ({"positive_weight": 1.0}, "positive_weight"),
+        ({"displacement_class_weight": "inverse"}, "displacement_class_weight"),
     ],
 )
 def test_bad_parameters(params, match, data):

@@ -86,3 +86,29 @@ def test_negative_radius_rejected():
         confidence_targets(np.zeros((3, 1), bool), -1)
     with pytest.raises(ValueError, match="radius"):
         displacement_targets(np.zeros((3, 1), bool), np.nan)
+
+
+def test_displacement_weights_balanced_or_alike_carry_the_same_mass():
+    masks = [displacement_targets(_random_labels(s, p=0.01), 12.0)[1] for s in range(3)]
+    masks[0][:, 2] = False  # make class 2 rarer than the others
+    masks[1][:, 2] = False
+    counts = np.concatenate(masks).sum(0)
+    n = sum(m.shape[0] for m in masks)
+    balanced = displacement_class_weights(masks)
+    alike = displacement_class_weights(masks, class_weight=None)
+    # balanced: every class carries N; alike: one weight, same total
+    np.testing.assert_allclose(balanced * counts, n, rtol=1e-5)
+    assert np.all(alike == alike[0])
+    np.testing.assert_allclose((alike * counts).sum(), (balanced * counts).sum())
+    assert balanced[2] > balanced[0]  # the rarer class weighs more per anchor
+
+
+def test_displacement_weights_alike_skip_classes_without_anchors():
+    masks = [np.zeros((10, 3), dtype=bool)]
+    masks[0][2:5, 0] = True
+    masks[0][6, 2] = True
+    weights = displacement_class_weights(masks, class_weight=None)
+    assert weights[1] == 0
+    assert weights[0] == weights[2] == pytest.approx(2 * 10 / 4)
+    with pytest.raises(ValueError, match="class_weight"):
+        displacement_class_weights(masks, class_weight="inverse")
