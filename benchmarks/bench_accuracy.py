@@ -12,16 +12,17 @@ Variants (as in Soares et al., ICIP 2022):
 * ``per-frame LR``: a per-frame baseline, one logistic regression per class on
   the frame features (trained on the action frames) followed by the same NMS.
 
-Each is trained on ``--n-train`` synthetic halves and scored on ``--n-test``
-others, for several seeds (data and model seeds both change); the script prints
+Each is trained on the profile's synthetic training halves and scored on its
+test halves (``PROFILES``), for several seeds (data and model seeds both
+change); the script prints
 loose and tight average-mAP as mean +/- std, writes the raw numbers as JSON and
 a PNG of mAP against tolerance (like the paper's Figure 2).
 
 Usage::
 
-    python benchmarks/bench_accuracy.py                  # CPU profile
+    python benchmarks/bench_accuracy.py --jobs 2                     # ablations
     python benchmarks/bench_accuracy.py --profile cpu-long --jobs 2  # DU, 6,000 steps
-    python benchmarks/bench_accuracy.py --profile gpu    # larger, for a GPU
+    python benchmarks/bench_accuracy.py --profile gpu --jobs 3       # for a GPU
 """
 
 from __future__ import annotations
