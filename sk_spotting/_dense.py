@@ -165,7 +165,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         mass, so an anchor of a rare class weighs hundreds of times more
         than one of a frequent class.  None weighs every anchor within the
         radius alike (same total mass).  Measured on synthetic data with
-        small batches (16 chunks of 32 s, 1,000-3,000 steps), "balanced"
+        small batches (16 chunks of 32 s, 640-3,200 steps), "balanced"
         did not learn the frequent classes' displacements at all, while None
         did; see docs/benchmarks.md.  Large batches (the paper's 256 chunks
         of 112 s, about 10 halves per step) dilute the rare-class spikes.
