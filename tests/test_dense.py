@@ -210,6 +210,27 @@ def test_validation_keeps_best_weights(data):
     pickle.dumps(spotter)  # no validation data captured
 
 
+def test_compiled_training_matches_eager_and_saves_a_plain_module(
+    data, fitted, tmp_path
+):
+    # aot_eager: dynamo + AOTAutograd, as the default backend, without C++ codegen
+    X, y = data
+    spotter = DenseAnchorSpotter(**TINY, compile={"backend": "aot_eager"}).fit(X, y)
+    for a, b in zip(fitted.predict_scores(X), spotter.predict_scores(X)):
+        np.testing.assert_allclose(a.confidence, b.confidence, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(a.displacement, b.displacement, rtol=1e-4, atol=1e-5)
+    module = spotter.confidence_net_.module_
+    assert not isinstance(module, torch._dynamo.eval_frame.OptimizedModule)
+    assert set(module.state_dict()) == set(fitted.confidence_net_.module_.state_dict())
+    path = tmp_path / "compiled.joblib"
+    joblib.dump(spotter, path)
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(
+        loaded.predict_scores(X[:1])[0].confidence,
+        spotter.predict_scores(X[:1])[0].confidence,
+    )
+
+
 def test_without_displacement(data):
     X, y = data
     spotter = DenseAnchorSpotter(**TINY, use_displacement=False).fit(X, y)
@@ -253,6 +274,7 @@ def test_displacement_class_weight_changes_only_the_displacement_network(data):
         ({"nms": "medium"}, "nms"),
         ({"positive_weight": 1.0}, "positive_weight"),
         ({"displacement_class_weight": "inverse"}, "displacement_class_weight"),
+        ({"compile": "yes"}, "compile"),
     ],
 )
 def test_bad_parameters(params, match, data):

@@ -78,6 +78,25 @@ class DisplacementCriterion(torch.nn.Module):
         )
 
 
+class _LossGraph(torch.nn.Module):
+    """Forward pass and loss as one module, the unit that ``torch.compile`` sees."""
+
+    def __init__(self, module, criterion, autocast_dtype, device_type):
+        super().__init__()
+        self.module = module
+        self.criterion = criterion
+        self.autocast_dtype = autocast_dtype
+        self.device_type = device_type
+
+    def forward(self, x, target, weight):
+        if self.autocast_dtype is None:
+            prediction = self.module(x)
+        else:
+            with torch.autocast(self.device_type, dtype=self.autocast_dtype):
+                prediction = self.module(x)
+        return self.criterion(prediction.float(), target, weight)
+
+
 class _SameAsFitted:
     """Pickled stand-in for a parameter that is its fitted attribute."""
 
@@ -102,6 +121,12 @@ class SpottingNet(NeuralNet):
     autocast_dtype : torch.dtype or None, default=None
         Autocast type for forward passes (``torch.bfloat16`` on GPUs), or None
         for full float32.
+    train_compile : dict or None, default=None
+        Keyword arguments of :func:`torch.compile` for the training forward
+        pass and loss (``{}`` for its defaults), or None to run them eagerly.
+        Only training is compiled: ``module_`` stays the plain module, so
+        inference, ``state_dict`` and pickles are unchanged.  (skorch's own
+        ``compile`` would replace ``module_`` by the compiled wrapper.)
     **kwargs
         Other :class:`skorch.NeuralNet` arguments (``optimizer``, ``lr``,
         ``max_epochs``, ``callbacks``, ``device``, ...).
@@ -130,6 +155,7 @@ class SpottingNet(NeuralNet):
         sam_rho=0.0,
         mixup_alpha=0.0,
         autocast_dtype=None,
+        train_compile=None,
         **kwargs,
     ):
         kwargs.setdefault("train_split", None)
@@ -137,6 +163,7 @@ class SpottingNet(NeuralNet):
         self.sam_rho = sam_rho
         self.mixup_alpha = mixup_alpha
         self.autocast_dtype = autocast_dtype
+        self.train_compile = train_compile
 
     def __getstate__(self):
         # skorch moves ``module_`` and ``criterion_`` through its device-aware
@@ -145,6 +172,8 @@ class SpottingNet(NeuralNet):
         # plain tensors that a CPU-only machine cannot load when fitted on a
         # GPU.  Pickle them as references to the fitted attributes instead.
         state = super().__getstate__()
+        # a compiled graph is not picklable; it is rebuilt on the next step
+        state.pop("_compiled_loss", None)
         for name in ("module", "criterion"):
             if state.get(name) is not None and state[name] is getattr(
                 self, name + "_", None
@@ -190,9 +219,30 @@ class SpottingNet(NeuralNet):
         return torch.autocast(device_type=device_type, dtype=self.autocast_dtype)
 
     def _forward_loss(self, x, target, weight):
-        with self._autocast():
-            prediction = self.module_(x)
-        return self.criterion_(prediction.float(), target, weight)
+        if self.train_compile is None:
+            with self._autocast():
+                prediction = self.module_(x)
+            return self.criterion_(prediction.float(), target, weight)
+        return self._compiled_loss_graph()(x, target, weight)
+
+    def _compiled_loss_graph(self):
+        """The compiled forward + loss of the current ``module_``, built once."""
+        cached = self.__dict__.get("_compiled_loss")
+        if (
+            cached is None
+            or cached[0] is not self.module_
+            or cached[1] is not (self.criterion_)
+        ):
+            graph = _LossGraph(
+                self.module_,
+                self.criterion_,
+                self.autocast_dtype,
+                torch.device(self.device).type,
+            )
+            compiled = torch.compile(graph, **dict(self.train_compile))
+            cached = (self.module_, self.criterion_, compiled)
+            self.__dict__["_compiled_loss"] = cached
+        return cached[2]
 
     def train_step(self, batch, **fit_params):
         """One optimizer step on a batch ``(x, target, weight)``: mixup, SAM, AdamW."""

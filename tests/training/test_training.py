@@ -230,3 +230,54 @@ def test_bfloat16_storage_and_storage_choice():
             chunks_per_epoch=4,
             storage="disk",
         )
+
+
+def test_compiled_sam_step_equals_the_eager_step_and_compiles_once():
+    # aot_eager traces forward + backward through dynamo and AOTAutograd (what
+    # the default inductor backend compiles) without generating C++ code
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch.manual_seed(0)
+    module, reference = _Linear(), _Linear()
+    reference.load_state_dict(module.state_dict())
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = _net(module, sam_rho=0.3, train_compile={"backend": counter})
+    eager = _net(reference, sam_rho=0.3)
+    for seed in range(3):
+        got = compiled.train_step(_batch(seed))["loss"]
+        expected = eager.train_step(_batch(seed))["loss"]
+        torch.testing.assert_close(got, expected)
+    for got, expected in zip(module.parameters(), reference.parameters()):
+        torch.testing.assert_close(got, expected)
+    # SAM's second pass at the perturbed weights reuses the first graph
+    assert counter.frame_count == 1
+    # the plain module stays the fitted module: no compiled wrapper leaks out
+    assert compiled.module_ is module
+
+
+def test_compiled_net_pickles_without_its_graph_and_recompiles_after_loading():
+    import pickle
+
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch.manual_seed(0)
+    counter = CompileCounterWithBackend("aot_eager")
+    net = _net(_Linear(), train_compile={"backend": "aot_eager"})
+    net.train_step(_batch(0))
+    assert "_compiled_loss" in net.__dict__
+    loaded = pickle.loads(pickle.dumps(net))
+    assert "_compiled_loss" not in loaded.__dict__
+    loaded.train_compile = {"backend": counter}
+    net.train_compile = None  # the same step, eagerly, for comparison
+    torch.testing.assert_close(
+        loaded.train_step(_batch(1))["loss"], net.train_step(_batch(1))["loss"]
+    )
+    assert counter.frame_count == 1
+    # a new module_ is the one trained, not the stale one of the cached graph
+    old = loaded.module_
+    loaded.set_params(module=_Linear())
+    assert loaded.module_ is not old
+    with torch.no_grad():
+        expected = ConfidenceCriterion()(loaded.module_(_batch(2)[0]), *_batch(2)[1:])
+    torch.testing.assert_close(loaded.train_step(_batch(2))["loss"], expected)
+    assert loaded.__dict__["_compiled_loss"][0] is loaded.module_
