@@ -15,12 +15,18 @@ Combination features, Transformer small and base) this measures, in one run:
 
 Epoch times are extrapolated from ``--steps`` timed steps after warm-up (on a
 GPU the default is one whole 8,192-chunk epoch).  The ratio bare / ours is the
-share of the physical speed that the library keeps.
+share of the physical speed that the library keeps.  ``--compile`` compiles
+the training forward pass and loss of both loops with ``torch.compile`` (ours
+through ``SpottingNet(train_compile=...)``; the compilation happens in the
+warm-up and its time is printed); ``--cudnn-benchmark`` lets cuDNN time its
+convolution algorithms.
 
 Usage::
 
     python benchmarks/bench_throughput.py --quick          # CPU, minutes
     python benchmarks/bench_throughput.py --device cuda    # GPU, full batches
+    python benchmarks/bench_throughput.py --device cuda --networks unet-resnet-pca \
+        --training-only --compile                          # torch.compile's effect
 """
 
 from __future__ import annotations
@@ -80,8 +86,8 @@ def _optimizer(module, device):
     return torch.optim.AdamW(module.parameters(), lr=1e-3, eps=1e-7, **fused)
 
 
-def bare_training(name, device, batch_size, steps, sam, bf16):
-    """Seconds per 8,192-chunk epoch of a plain PyTorch loop."""
+def bare_training(name, device, batch_size, steps, sam, bf16, compile_kwargs=None):
+    """Seconds per 8,192-chunk epoch of a plain PyTorch loop (and warm-up seconds)."""
     torch.manual_seed(0)
     module, n_features, n_frames, _ = _module(name, device)
     optimizer = _optimizer(module, device)
@@ -91,32 +97,38 @@ def bare_training(name, device, batch_size, steps, sam, bf16):
     weight = torch.ones_like(target)
     params = list(module.parameters())
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
+    def loss_of(x, target, weight):
         with _autocast(device, bf16):
             out = module(x)
-        criterion(out.float(), target, weight).backward()
+        return criterion(out.float(), target, weight)
+
+    if compile_kwargs is not None:
+        loss_of = torch.compile(loss_of, **compile_kwargs)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_of(x, target, weight).backward()
         if sam:
             e = perturb_weights(params, 0.5)
             optimizer.zero_grad(set_to_none=True)
-            with _autocast(device, bf16):
-                out = module(x)
-            criterion(out.float(), target, weight).backward()
+            loss_of(x, target, weight).backward()
             restore_weights(params, e)
         optimizer.step()
 
+    start = time.perf_counter()
     for _ in range(2):
         step()
     _sync(device)
+    warm_up = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(steps):
         step()
     _sync(device)
     per_step = (time.perf_counter() - start) / steps
-    return per_step * CHUNKS_PER_EPOCH / batch_size
+    return per_step * CHUNKS_PER_EPOCH / batch_size, warm_up
 
 
-def our_training(name, device, batch_size, steps, sam, bf16):
+def our_training(name, device, batch_size, steps, sam, bf16, compile_kwargs=None):
     """Seconds per 8,192-chunk epoch of SpottingNet with the chunk sampler."""
     torch.manual_seed(0)
     module, n_features, n_frames, _ = _module(name, device)
@@ -140,6 +152,7 @@ def our_training(name, device, batch_size, steps, sam, bf16):
         criterion=ConfidenceCriterion(),
         sam_rho=0.5 if sam else 0.0,
         autocast_dtype=torch.bfloat16 if (bf16 and device.type == "cuda") else None,
+        train_compile=compile_kwargs,
         optimizer=torch.optim.AdamW,
         optimizer__eps=1e-7,
         lr=1e-3,
@@ -147,15 +160,17 @@ def our_training(name, device, batch_size, steps, sam, bf16):
         device=str(device),
         **fused,
     ).initialize()
-    sampler.n_batches = 2  # warm-up
+    sampler.n_batches = 2  # warm-up (and compilation)
+    start = time.perf_counter()
     net.partial_fit(sampler, epochs=1)
-    sampler.n_batches = steps
     _sync(device)
+    warm_up = time.perf_counter() - start
+    sampler.n_batches = steps
     start = time.perf_counter()
     net.partial_fit(sampler, epochs=1)
     _sync(device)
     per_step = (time.perf_counter() - start) / steps
-    return per_step * CHUNKS_PER_EPOCH / batch_size
+    return per_step * CHUNKS_PER_EPOCH / batch_size, warm_up
 
 
 def inference(name, device, batch_size, n_halves, bf16):
@@ -243,9 +258,36 @@ def main():
         default=None,
         help="chunks per inference batch (default: 1,024 on GPU, else the batch size)",
     )
-    parser.add_argument("--networks", nargs="*", default=list(NETWORKS))
+    parser.add_argument(
+        "--networks",
+        nargs="*",
+        choices=list(NETWORKS),
+        default=None,
+        help="default: all four (--quick: the ResNet+PCA u-net and Transformer small)",
+    )
     parser.add_argument("--no-bf16", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="small CPU run")
+    parser.add_argument(
+        "--quick", action="store_true", help="small CPU run: two networks"
+    )
+    parser.add_argument(
+        "--compile",
+        nargs="?",
+        const="default",
+        default=None,
+        metavar="MODE",
+        help="torch.compile the training forward + loss of both loops "
+        "(MODE: default, reduce-overhead, max-autotune, ...)",
+    )
+    parser.add_argument(
+        "--cudnn-benchmark",
+        action="store_true",
+        help="set torch.backends.cudnn.benchmark (cuDNN times its algorithms)",
+    )
+    parser.add_argument(
+        "--training-only",
+        action="store_true",
+        help="skip inference and the full pipeline",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
@@ -256,47 +298,67 @@ def main():
     halves = args.halves or (8 if gpu else 1)
     inference_batch = args.inference_batch_size or (1024 if gpu else batch_size)
     bf16 = gpu and not args.no_bf16
-    if args.quick:
-        args.networks = ["unet-resnet-pca", "transformer-small"]
+    compile_kwargs = None
+    if args.compile is not None:
+        compile_kwargs = {} if args.compile == "default" else {"mode": args.compile}
+    if args.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
+    if args.networks is None:
+        quick = ["unet-resnet-pca", "transformer-small"]
+        args.networks = quick if args.quick else list(NETWORKS)
     name = torch.cuda.get_device_name(device) if gpu else platform.processor()
     print(
         f"# device: {device} ({name}), torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}, batch {batch_size}, "
-        f"timed steps {steps}, bf16 {bf16}, inference batch {inference_batch}"
+        f"timed steps {steps}, bf16 {bf16}, inference batch {inference_batch}, "
+        f"compile {args.compile}, cudnn.benchmark {torch.backends.cudnn.benchmark}"
     )
     print(
         "| network | params | epoch no SAM ours / bare (s) | epoch SAM ours / bare (s) "
         "| ratio bare/ours (SAM) | inference ours / bare (chunks/s) | ratio "
-        "| 1,000 epochs with SAM (h) | peak device memory (MiB) |"
+        "| 1,000 epochs with SAM (h) | peak device memory (MiB) "
+        "| first warm-up (compiles) ours / bare (s) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for net_name in args.networks:
         module, *_ = _module(net_name, torch.device("cpu"))
         params = count_parameters(module)
         del module
-        row = {}
+        row, warm = {}, {}
         if gpu:
             torch.cuda.reset_peak_memory_stats(device)
         for sam in (False, True):
-            row[sam] = (
-                our_training(net_name, device, batch_size, steps, sam, bf16),
-                bare_training(net_name, device, batch_size, steps, sam, bf16),
+            ours, warm_ours = our_training(
+                net_name, device, batch_size, steps, sam, bf16, compile_kwargs
             )
-        bare_inf, ours_inf = inference(net_name, device, inference_batch, halves, bf16)
+            bare, warm_bare = bare_training(
+                net_name, device, batch_size, steps, sam, bf16, compile_kwargs
+            )
+            row[sam], warm[sam] = (ours, bare), (warm_ours, warm_bare)
+        if args.training_only:
+            inference_cells = "- | -"
+        else:
+            bare_inf, ours_inf = inference(
+                net_name, device, inference_batch, halves, bf16
+            )
+            inference_cells = (
+                f"{ours_inf:,.0f} / {bare_inf:,.0f} | {ours_inf / bare_inf:.2f}"
+            )
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if gpu else float("nan")
         print(
             f"| {net_name} | {params:,} | {row[False][0]:.2f} / {row[False][1]:.2f} "
             f"| {row[True][0]:.2f} / {row[True][1]:.2f} "
-            f"| {row[True][1] / row[True][0]:.2f} | {ours_inf:,.0f} / {bare_inf:,.0f} "
-            f"| {ours_inf / bare_inf:.2f} | {row[True][0] * 1000 / 3600:.2f} "
-            f"| {peak:,.0f} |",
+            f"| {row[True][1] / row[True][0]:.2f} | {inference_cells} "
+            f"| {row[True][0] * 1000 / 3600:.2f} "
+            f"| {peak:,.0f} | {warm[False][0]:.1f} / {warm[False][1]:.1f} |",
             flush=True,
         )
-    seconds = pipeline_seconds_per_half(device, bf16)
-    print(
-        f"full pipeline (2 u-nets RN+PCA, displacement, NMS): {seconds:.2f} s per "
-        f"45-minute half"
-    )
+    if not args.training_only:
+        seconds = pipeline_seconds_per_half(device, bf16)
+        print(
+            f"full pipeline (2 u-nets RN+PCA, displacement, NMS): {seconds:.2f} s "
+            f"per 45-minute half"
+        )
     peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak host memory: {peak_host:,.0f} MiB")
     if gpu:

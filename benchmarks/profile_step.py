@@ -1,8 +1,21 @@
-"""Where one training step of the CPU demo network spends its time (torch.profiler).
+"""Where one training step spends its time (torch.profiler).
 
-Run ``python benchmarks/profile_step.py``; results in benchmarks/RESULTS.md.
+Times a SAM training step and a plain one on batches drawn by the
+device-resident :class:`~sk_spotting.training.ChunkSampler`, then profiles 20
+SAM steps and sums the self time of the operators (CPU) or kernels (CUDA) by
+kind: convolutions, matrix products, normalisation and activations, the
+optimizer, sampling, the rest.  On a GPU it also reports how much of a step's
+wall time the kernels fill (the rest is launch and host overhead).
+
+Usage::
+
+    python benchmarks/profile_step.py                       # CPU demo u-net
+    python benchmarks/profile_step.py --device cuda --paper # paper u-net, batch 256
+
+Results in benchmarks/RESULTS.md.
 """
 
+import argparse
 import time
 
 import numpy as np
@@ -17,46 +30,141 @@ from sk_spotting.training import (
     restore_weights,
 )
 
-torch.set_num_threads(1)
-rng = np.random.default_rng(0)
-videos = [rng.standard_normal((5400, 128), dtype=np.float32) for _ in range(4)]
-targets = [(rng.random((5400, 17)) > 0.99).astype(np.float32) for _ in videos]
-sampler = ChunkSampler(
-    videos,
-    targets,
-    [np.ones_like(t) for t in targets],
-    chunk_frames=64,
-    batch_size=16,
-    chunks_per_epoch=16,
-)
-module = build_network("unet", n_features=128, n_classes=17, n_frames=64, n_levels=3)
-opt = torch.optim.AdamW(module.parameters(), lr=1e-3, foreach=True)
-crit = ConfidenceCriterion()
+KINDS = {
+    # kind: substrings of operator / kernel names (lower case), first match wins
+    "optimizer and SAM perturbation (foreach)": ("adam", "_foreach", "multi_tensor"),
+    "sampling (gather, targets)": ("index", "gather", "randint", "arange"),
+    "convolution": ("conv", "cudnn", "implicit_gemm", "wgrad", "dgrad", "fprop"),
+    "matrix products (MLP, attention)": ("gemm", "matmul", "addmm", "mm", "linear"),
+    "normalisation": ("norm",),
+    "activation": ("relu", "gelu", "threshold", "sigmoid"),
+    "loss": ("binary_cross_entropy", "bce", "log_sigmoid", "softplus"),
+}
 
 
-def step(sam):
-    x, t, w = sampler.sample()
-    opt.zero_grad(set_to_none=True)
-    crit(module(x), t, w).backward()
-    if sam:
-        params = list(module.parameters())
-        e = perturb_weights(params, 0.5)
-        opt.zero_grad(set_to_none=True)
-        crit(module(x), t, w).backward()
-        restore_weights(params, e)
-    opt.step()
+def _kind(name):
+    lowered = name.lower()
+    for kind, keys in KINDS.items():
+        if any(key in lowered for key in keys):
+            return kind
+    return "other (elementwise, copies, reductions)"
 
 
-for _ in range(5):
-    step(True)
-for sam in (False, True):
-    t0 = time.perf_counter()
-    [step(sam) for _ in range(50)]
-    print("sam", sam, "ms/step", round((time.perf_counter() - t0) / 50 * 1000, 2))
-t0 = time.perf_counter()
-[sampler.sample() for _ in range(200)]
-print("sampling ms/batch", round((time.perf_counter() - t0) / 200 * 1000, 3))
-with profile(activities=[ProfilerActivity.CPU]) as prof:
-    for _ in range(20):
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        help="the paper's u-net: 512 features, 224 frames, batch 256 (bf16 on GPU)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads")
+    parser.add_argument("--steps", type=int, default=20, help="profiled SAM steps")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    if not gpu:
+        torch.set_num_threads(args.threads)
+    if args.paper:
+        n_features, n_frames, batch, levels = 512, 224, 256 if gpu else 16, None
+    else:
+        n_features, n_frames, batch, levels = 128, 64, 16, 3
+    autocast = torch.bfloat16 if gpu else None
+    rng = np.random.default_rng(0)
+    videos = [
+        rng.standard_normal((5400, n_features), dtype=np.float32) for _ in range(4)
+    ]
+    targets = [(rng.random((5400, 17)) > 0.99).astype(np.float32) for _ in videos]
+    sampler = ChunkSampler(
+        videos,
+        targets,
+        [np.ones_like(t) for t in targets],
+        chunk_frames=n_frames,
+        batch_size=batch,
+        chunks_per_epoch=batch,
+        device=device,
+        feature_dtype=autocast or torch.float32,
+    )
+    module = build_network(
+        "unet", n_features=n_features, n_classes=17, n_frames=n_frames, n_levels=levels
+    ).to(device)
+    optimizer = torch.optim.AdamW(
+        module.parameters(), lr=1e-3, **({"fused": True} if gpu else {"foreach": True})
+    )
+    criterion = ConfidenceCriterion()
+    params = list(module.parameters())
+
+    def loss_of(x, t, w):
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            out = module(x)
+        return criterion(out.float(), t, w)
+
+    def step(sam):
+        x, t, w = sampler.sample()
+        optimizer.zero_grad(set_to_none=True)
+        loss_of(x, t, w).backward()
+        if sam:
+            e = perturb_weights(params, 0.5)
+            optimizer.zero_grad(set_to_none=True)
+            loss_of(x, t, w).backward()
+            restore_weights(params, e)
+        optimizer.step()
+
+    def sync():
+        if gpu:
+            torch.cuda.synchronize(device)
+
+    name = torch.cuda.get_device_name(device) if gpu else "CPU"
+    print(
+        f"# {name}, torch {torch.__version__}, batch {batch} x {n_frames} frames x "
+        f"{n_features} features, autocast {autocast}, threads {torch.get_num_threads()}"
+    )
+    for _ in range(5):
         step(True)
-print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+    n_timed = 50 if not (args.paper and not gpu) else 5
+    step_ms = {}
+    for sam in (False, True):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(n_timed):
+            step(sam)
+        sync()
+        step_ms[sam] = (time.perf_counter() - t0) / n_timed * 1000
+        print(f"step {'with' if sam else 'without'} SAM: {step_ms[sam]:.2f} ms")
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(200):
+        sampler.sample()
+    sync()
+    print(f"sampling one batch: {(time.perf_counter() - t0) / 200 * 1000:.3f} ms")
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
+    sync()
+    with profile(activities=activities) as prof:
+        for _ in range(args.steps):
+            step(True)
+        sync()
+    events = prof.key_averages()
+    attribute = "self_device_time_total" if gpu else "self_cpu_time_total"
+    totals = {}
+    for event in events:
+        value = getattr(event, attribute, 0.0) or 0.0
+        totals[_kind(event.key)] = totals.get(_kind(event.key), 0.0) + value
+    busy = sum(totals.values())
+    print(
+        f"\n{'device kernel' if gpu else 'CPU operator'} self time by kind "
+        f"({args.steps} SAM steps, {busy / 1000 / args.steps:.2f} ms per step):"
+    )
+    for kind, value in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {kind}: {100 * value / busy:.1f} %")
+    if gpu:
+        print(
+            f"kernels fill {100 * busy / 1000 / args.steps / step_ms[True]:.0f} % of "
+            f"the SAM step's wall time (the rest: launches, host work, idle)"
+        )
+    print()
+    print(events.table(sort_by=attribute, row_limit=15))
+
+
+if __name__ == "__main__":
+    main()
