@@ -6,6 +6,8 @@ Variants (as in Soares et al., ICIP 2022):
 * ``DU, balanced D weights``: the same with the reference's per-class balanced
   displacement weights;
 * ``DU+SAM``; ``DU+SAM+mixup``;
+* ``DU+SAM rho 0.05`` and ``DU+mixup``: diagnostics of the SAM radius and of
+  mixup alone (not in the paper's tables);
 * ``DTE-small+SAM+mixup``: Transformer-encoder trunk, small;
 * ``DU w/o D`` and ``DU+SAM+mixup w/o D``: the same models decoded without
   the displacement network;
@@ -115,6 +117,9 @@ VARIANTS = {
         "displacement_class_weight": "balanced",
     },
     "DU+SAM": {"trunk": "unet", "sam_rho": 0.5, "mixup_alpha": 0.0},
+    # diagnostics of the SAM and mixup defaults (not in the paper's tables)
+    "DU+SAM rho 0.05": {"trunk": "unet", "sam_rho": 0.05, "mixup_alpha": 0.0},
+    "DU+mixup": {"trunk": "unet", "sam_rho": 0.0, "mixup_alpha": 2.0},
     "DU+SAM+mixup": {"trunk": "unet", "sam_rho": 0.5, "mixup_alpha": 2.0},
     "DTE-small+SAM+mixup": {
         "trunk": "transformer",

@@ -86,26 +86,28 @@ def _optimizer(module, device):
     return torch.optim.AdamW(module.parameters(), lr=1e-3, eps=1e-7, **fused)
 
 
-def bare_training(name, device, batch_size, steps, sam, bf16, compile_kwargs=None):
-    """Seconds per 8,192-chunk epoch of a plain PyTorch loop (and warm-up seconds)."""
-    torch.manual_seed(0)
-    module, n_features, n_frames, _ = _module(name, device)
-    optimizer = _optimizer(module, device)
-    criterion = ConfidenceCriterion()
-    x = torch.randn(batch_size, n_frames, n_features, device=device)
-    target = (torch.rand(batch_size, n_frames, N_CLASSES, device=device) > 0.9).float()
-    weight = torch.ones_like(target)
+def bare_step(module, optimizer, criterion, autocast_dtype=None, compile_kwargs=None):
+    """A plain PyTorch training step ``step(x, target, weight, sam)``.
+
+    Forward and loss (optionally under bf16 autocast and ``torch.compile``),
+    backward, SAM's second pass at rho 0.5 when ``sam``, one optimizer step:
+    the physical reference for our :class:`SpottingNet` (also used by
+    ``profile_step.py``).
+    """
     params = list(module.parameters())
+    device_type = next(module.parameters()).device.type
 
     def loss_of(x, target, weight):
-        with _autocast(device, bf16):
+        with torch.autocast(
+            device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None
+        ):
             out = module(x)
         return criterion(out.float(), target, weight)
 
     if compile_kwargs is not None:
         loss_of = torch.compile(loss_of, **compile_kwargs)
 
-    def step():
+    def step(x, target, weight, sam):
         optimizer.zero_grad(set_to_none=True)
         loss_of(x, target, weight).backward()
         if sam:
@@ -114,6 +116,27 @@ def bare_training(name, device, batch_size, steps, sam, bf16, compile_kwargs=Non
             loss_of(x, target, weight).backward()
             restore_weights(params, e)
         optimizer.step()
+
+    return step
+
+
+def bare_training(name, device, batch_size, steps, sam, bf16, compile_kwargs=None):
+    """Seconds per 8,192-chunk epoch of a plain PyTorch loop (and warm-up seconds)."""
+    torch.manual_seed(0)
+    module, n_features, n_frames, _ = _module(name, device)
+    x = torch.randn(batch_size, n_frames, n_features, device=device)
+    target = (torch.rand(batch_size, n_frames, N_CLASSES, device=device) > 0.9).float()
+    weight = torch.ones_like(target)
+    one_step = bare_step(
+        module,
+        _optimizer(module, device),
+        ConfidenceCriterion(),
+        torch.bfloat16 if (bf16 and device.type == "cuda") else None,
+        compile_kwargs,
+    )
+
+    def step():
+        one_step(x, target, weight, sam)
 
     start = time.perf_counter()
     for _ in range(2):

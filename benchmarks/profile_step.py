@@ -21,15 +21,11 @@ import time
 
 import numpy as np
 import torch
+from bench_throughput import bare_step  # this folder, on sys.path as a script
 from torch.profiler import ProfilerActivity, profile
 
 from sk_spotting.nn import build_network
-from sk_spotting.training import (
-    ChunkSampler,
-    ConfidenceCriterion,
-    perturb_weights,
-    restore_weights,
-)
+from sk_spotting.training import ChunkSampler, ConfidenceCriterion
 
 KINDS = {
     # kind: substrings of operator / kernel names (lower case), first match wins;
@@ -106,27 +102,16 @@ def main():
     optimizer = torch.optim.AdamW(
         module.parameters(), lr=1e-3, **({"fused": True} if gpu else {"foreach": True})
     )
-    criterion = ConfidenceCriterion()
-    params = list(module.parameters())
-
-    def loss_of(x, t, w):
-        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            out = module(x)
-        return criterion(out.float(), t, w)
-
-    if args.compile:
-        loss_of = torch.compile(loss_of)
+    one_step = bare_step(
+        module,
+        optimizer,
+        ConfidenceCriterion(),
+        autocast,
+        {} if args.compile else None,
+    )
 
     def step(sam):
-        x, t, w = sampler.sample()
-        optimizer.zero_grad(set_to_none=True)
-        loss_of(x, t, w).backward()
-        if sam:
-            e = perturb_weights(params, 0.5)
-            optimizer.zero_grad(set_to_none=True)
-            loss_of(x, t, w).backward()
-            restore_weights(params, e)
-        optimizer.step()
+        one_step(*sampler.sample(), sam)
 
     def sync():
         if gpu:
