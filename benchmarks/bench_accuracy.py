@@ -80,13 +80,15 @@ PROFILES = {
             "batch_size": 8,
         },
     },
-    # the paper's u-net on 512 features, 112-s chunks, batches of 256, for
-    # one H100 in about 5 minutes (3 seeds): 960 steps per network
+    # the paper's u-net on 512 features, 112-s chunks, batches of 256: 960
+    # steps per network; on one H100 about 85 s per (seed, variant) without
+    # SAM, 3 processes sharing the GPU, so the four variants x 3 seeds take
+    # about 9 minutes (gpu_check.sh accuracy: one device call of its own)
     "gpu": {
         "n_features": 512,
         "n_train": 64,
         "n_test": 16,
-        "variants": ["DU", "DU, balanced D weights", "DU+SAM+mixup"],
+        "variants": ["DU", "DU+SAM", "DU+SAM+mixup", "DTE-small+SAM+mixup"],
         "spotter": {
             "epochs": 30,
             "chunks_per_epoch": 8192,
