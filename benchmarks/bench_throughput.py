@@ -151,24 +151,41 @@ def bare_training(name, device, batch_size, steps, sam, bf16, compile_kwargs=Non
     return per_step * CHUNKS_PER_EPOCH / batch_size, warm_up
 
 
-def our_training(name, device, batch_size, steps, sam, bf16, compile_kwargs=None):
-    """Seconds per 8,192-chunk epoch of SpottingNet with the chunk sampler."""
-    torch.manual_seed(0)
-    module, n_features, n_frames, _ = _module(name, device)
+def random_sampler(
+    n_features,
+    n_frames,
+    batch_size,
+    n_batches,
+    device,
+    positive_rate=0.1,
+    feature_dtype=torch.float32,
+):
+    """A ChunkSampler over four random 45-minute halves (5,400 frames)."""
     rng = np.random.default_rng(0)
     videos = [
         rng.standard_normal((5400, n_features), dtype=np.float32) for _ in range(4)
     ]
-    targets = [(rng.random((5400, N_CLASSES)) > 0.9).astype(np.float32) for _ in videos]
-    sampler = ChunkSampler(
+    targets = [
+        (rng.random((5400, N_CLASSES)) < positive_rate).astype(np.float32)
+        for _ in videos
+    ]
+    return ChunkSampler(
         videos,
         targets,
         [np.ones_like(t) for t in targets],
         chunk_frames=n_frames,
         batch_size=batch_size,
-        chunks_per_epoch=batch_size * steps,
+        chunks_per_epoch=batch_size * n_batches,
         device=device,
+        feature_dtype=feature_dtype,
     )
+
+
+def our_training(name, device, batch_size, steps, sam, bf16, compile_kwargs=None):
+    """Seconds per 8,192-chunk epoch of SpottingNet with the chunk sampler."""
+    torch.manual_seed(0)
+    module, n_features, n_frames, _ = _module(name, device)
+    sampler = random_sampler(n_features, n_frames, batch_size, steps, device)
     fused = {"optimizer__fused": True} if device.type == "cuda" else {}
     net = SpottingNet(
         module,

@@ -19,13 +19,15 @@ Results in benchmarks/RESULTS.md.
 import argparse
 import time
 
-import numpy as np
 import torch
-from bench_throughput import bare_step  # this folder, on sys.path as a script
+from bench_throughput import (  # this folder, on sys.path as a script
+    bare_step,
+    random_sampler,
+)
 from torch.profiler import ProfilerActivity, profile
 
 from sk_spotting.nn import build_network
-from sk_spotting.training import ChunkSampler, ConfidenceCriterion
+from sk_spotting.training import ConfidenceCriterion
 
 KINDS = {
     # kind: substrings of operator / kernel names (lower case), first match wins;
@@ -81,19 +83,13 @@ def main():
     else:
         n_features, n_frames, batch, levels = 128, 64, 16, 3
     autocast = torch.bfloat16 if gpu else None
-    rng = np.random.default_rng(0)
-    videos = [
-        rng.standard_normal((5400, n_features), dtype=np.float32) for _ in range(4)
-    ]
-    targets = [(rng.random((5400, 17)) > 0.99).astype(np.float32) for _ in videos]
-    sampler = ChunkSampler(
-        videos,
-        targets,
-        [np.ones_like(t) for t in targets],
-        chunk_frames=n_frames,
-        batch_size=batch,
-        chunks_per_epoch=batch,
-        device=device,
+    sampler = random_sampler(
+        n_features,
+        n_frames,
+        batch,
+        1,
+        device,
+        positive_rate=0.01,
         feature_dtype=autocast or torch.float32,
     )
     module = build_network(
