@@ -19,7 +19,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-import torch
 
 from sk_spotting.cli import main
 
@@ -65,14 +64,6 @@ DOCUMENTED_NAMES = [
 
 def _qualified(package, name):
     return f"{package}.{name}"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 @pytest.mark.parametrize(

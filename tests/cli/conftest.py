@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from sk_spotting.datasets import make_soccernet_tree
 
@@ -28,15 +27,6 @@ def tiny_set(**overrides):
     for key, value in {**TINY, **overrides}.items():
         args += ["--set", f"{key}={value}"]
     return args
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread, and never oversubscribe xdist."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,7 @@ def videos():
 def run_worker_script(source, *args, env=None):
     """Start ``python -c source args...`` with the repository importable.
 
-    Torch gets one thread, as in this process (see ``one_torch_thread``).
+    Torch gets one thread, as in this process (``tests/conftest.py``).
     """
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
@@ -157,14 +157,3 @@ def postgres_url():
             run(bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    """Tiny networks run faster on one thread, and much faster on a busy CPU."""
-    import torch
-
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)

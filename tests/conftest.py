@@ -1,4 +1,4 @@
-"""Fixtures of the preprocessing tests."""
+"""Fixtures shared by every test folder."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
-    """Tiny networks run faster on one thread, and much faster on a busy CPU."""
+    """Tiny networks run fastest on one thread, and never oversubscribe xdist."""
     n_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
