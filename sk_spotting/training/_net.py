@@ -13,8 +13,6 @@ per epoch, so the hot loop never waits for the host.
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer
@@ -78,8 +76,17 @@ class DisplacementCriterion(torch.nn.Module):
         )
 
 
+def _forward_loss(module, criterion, x, target, weight, autocast_dtype, device_type):
+    """Forward pass (under autocast when ``autocast_dtype``) and float32 loss."""
+    with torch.autocast(
+        device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None
+    ):
+        prediction = module(x)
+    return criterion(prediction.float(), target, weight)
+
+
 class _LossGraph(torch.nn.Module):
-    """Forward pass and loss as one module, the unit that ``torch.compile`` sees."""
+    """:func:`_forward_loss` as one module, the unit that ``torch.compile`` sees."""
 
     def __init__(self, module, criterion, autocast_dtype, device_type):
         super().__init__()
@@ -89,12 +96,15 @@ class _LossGraph(torch.nn.Module):
         self.device_type = device_type
 
     def forward(self, x, target, weight):
-        if self.autocast_dtype is None:
-            prediction = self.module(x)
-        else:
-            with torch.autocast(self.device_type, dtype=self.autocast_dtype):
-                prediction = self.module(x)
-        return self.criterion(prediction.float(), target, weight)
+        return _forward_loss(
+            self.module,
+            self.criterion,
+            x,
+            target,
+            weight,
+            self.autocast_dtype,
+            self.device_type,
+        )
 
 
 class _SameAsFitted:
@@ -212,17 +222,17 @@ class SpottingNet(NeuralNet):
     def get_iterator(self, dataset, training=False):
         return dataset
 
-    def _autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        device_type = torch.device(self.device).type
-        return torch.autocast(device_type=device_type, dtype=self.autocast_dtype)
-
     def _forward_loss(self, x, target, weight):
         if self.train_compile is None:
-            with self._autocast():
-                prediction = self.module_(x)
-            return self.criterion_(prediction.float(), target, weight)
+            return _forward_loss(
+                self.module_,
+                self.criterion_,
+                x,
+                target,
+                weight,
+                self.autocast_dtype,
+                torch.device(self.device).type,
+            )
         return self._compiled_loss_graph()(x, target, weight)
 
     def _compiled_loss_graph(self):
@@ -231,7 +241,7 @@ class SpottingNet(NeuralNet):
         if (
             cached is None
             or cached[0] is not self.module_
-            or cached[1] is not (self.criterion_)
+            or cached[1] is not self.criterion_
         ):
             graph = _LossGraph(
                 self.module_,
