@@ -4,7 +4,7 @@ Shape legend: t frames, c classes, d features.
 
 Soares, Shah and Biswas, "Temporally Precise Action Spotting in Soccer Videos
 Using Dense Detection Anchors", ICIP 2022 (arXiv 2205.10450), resolved against
-the authors' reference implementation (yahoo/spivak) in SPEC.md.
+the authors' reference implementation (yahoo/spivak); see docs/method.md.
 """
 
 from __future__ import annotations
@@ -53,15 +53,15 @@ from .training import (
 
 __all__ = ["DenseAnchorSpotter", "DenseScores"]
 
-# Inference borders (SPEC §6.1): at test only the centre of each chunk is kept.
+# Inference borders (docs/method.md): at test only the centre of each chunk is kept.
 TEST_BORDER_SECONDS = 50.0
 VALIDATION_BORDER_SECONDS = 20.0
-# Tolerances that select the best epoch (SPEC §5.5): the reference selects the
+# Tolerances that select the best epoch (docs/method.md): the reference selects the
 # confidence network on loose and the displacement network on "medium" (1-10 s).
 CONFIDENCE_VALIDATION_TOLERANCES = "loose"
 DISPLACEMENT_VALIDATION_TOLERANCES = tuple(float(s) for s in range(1, 11))
-ADAM_EPSILON = 1e-7  # Keras's Adam epsilon (SPEC §5.1)
-END_LEARNING_RATE_FRACTION = 0.01  # linear decay to 1/100 (SPEC §5.2)
+ADAM_EPSILON = 1e-7  # Keras's Adam epsilon (docs/method.md, Training)
+END_LEARNING_RATE_FRACTION = 0.01  # linear decay to 1/100 (docs/method.md, Training)
 
 
 class DenseScores(NamedTuple):
@@ -118,21 +118,21 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
     Parameters
     ----------
     trunk : {"unet", "transformer"}, default="unet"
-        Trunk architecture (SPEC §2.2, §2.3).
+        Trunk architecture (docs/method.md, Networks).
     transformer_size : {"small", "base"}, default="small"
         Size of the Transformer trunk (4 layers/H 128 or 12 layers/H 256).
     unet_levels : int, default=None
         Resolutions of the u-net; None derives it from the chunk length
         (6 for 224 frames, 5 for 112), as in the paper.
     chunk_duration : float, default=112.0
-        Seconds per training and inference chunk (SPEC §4).
+        Seconds per training and inference chunk (docs/method.md, Training).
     frame_rate : float, default=2.0
         Frames (anchors) per second of the features.
     confidence_radius : float, default=3.0
         Seconds around an action whose anchors are confidence positives.
     displacement_radius : float, default=None
         Seconds around an action where displacement is learned; None means
-        twice ``confidence_radius`` (the reference ties them, SPEC §3).
+        twice ``confidence_radius`` (the reference ties them).
     learning_rate : float, default=1e-3
         Initial AdamW learning rate of the confidence network.
     weight_decay : float, default=2e-4
@@ -161,7 +161,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         Share of each class's confidence-loss mass carried by positives.
     displacement_class_weight : {"balanced"} or None, default="balanced"
         Weights of the displacement loss.  "balanced" is the reference's
-        ``N / P_c`` per class (SPEC §3): every class carries the same loss
+        ``N / P_c`` per class (docs/method.md): every class carries the same loss
         mass, so an anchor of a rare class weighs hundreds of times more
         than one of a frequent class.  None weighs every anchor within the
         radius alike (same total mass).  Measured on synthetic data with
@@ -172,7 +172,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
     use_displacement : bool, default=True
         Train and apply the displacement network.
     nms : {"hard", "soft"}, default="hard"
-        Greedy hard NMS or linear soft-NMS (SPEC §6.3).
+        Greedy hard NMS or linear soft-NMS (docs/method.md, Inference).
     nms_window : float or dict, default=20.0
         Full NMS window in seconds, or a mapping from every class to its
         window.
@@ -222,11 +222,11 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
     Notes
     -----
     Defaults: radii, chunk, epochs, batch, positive weight, NMS window and the
-    schedule are the paper's and the reference code's (SPEC §8, §9).  The
+    schedule are the paper's and the reference code's (docs/method.md, Defaults).  The
     learning rate and weight decay are the reference's documented values for
     the ResNet+PCA features; ``sam_rho=0.5`` and ``mixup_alpha=2.0`` are the
     reference's 2022 challenge values for ResNet features, the closest
-    recorded, not the paper's (SPEC §8).  Deliberate deviations are listed in
+    recorded, not the paper's (docs/method.md).  Deliberate deviations are listed in
     ``docs/method.md``.
 
     References

@@ -1,4 +1,4 @@
-"""Sliding-window inference of a network over whole videos (SPEC §6.1).
+"""Sliding-window inference of a network over whole videos (docs/method.md, Inference).
 
 Shape legend: b batch of chunks, t frames, c classes, d features.
 

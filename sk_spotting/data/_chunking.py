@@ -4,7 +4,7 @@ A video longer than a network's chunk is predicted in overlapping windows of
 ``chunk_frames`` frames.  Each window keeps only its centre, away from the
 ``border`` frames at each side where the receptive field runs off the chunk;
 the first window also keeps its left border and the last one keeps everything
-up to the end of the video (SPEC §6.1).  Later windows overwrite earlier ones
+up to the end of the video (docs/method.md).  Later windows overwrite earlier ones
 where they overlap, which only happens at the last window, whose start is
 clamped to ``n_frames - chunk_frames``.
 
@@ -68,7 +68,7 @@ def border_frames(chunk_frames, frame_rate, border_seconds, min_accepted_seconds
 
     ``min(ceil(frame_rate * border_seconds),
     (chunk_frames - floor(frame_rate * min_accepted_seconds)) // 2)``, so that
-    at least ``min_accepted_seconds`` of every chunk are kept (SPEC §6.1).
+    at least ``min_accepted_seconds`` of every chunk are kept (docs/method.md).
     Where the chunk is shorter than ``min_accepted_seconds`` the formula goes
     negative; the border is then 0 (chunks tile the video without overlap).
     The border is also capped at ``(chunk_frames - 1) // 2`` so that every
@@ -122,7 +122,7 @@ def inference_windows(n_frames, chunk_frames, border):
     last one.  The first chunk keeps ``[0, T - border)``, the middle ones
     ``[border, T - border)`` and the last one ``[border, T)``; a single chunk
     keeps all of itself.  A video shorter than the chunk is one zero-padded
-    chunk that keeps only its ``n_frames`` valid frames (SPEC §6.1).
+    chunk that keeps only its ``n_frames`` valid frames (docs/method.md, Inference).
 
     Parameters
     ----------

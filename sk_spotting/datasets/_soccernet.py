@@ -1,7 +1,7 @@
 """SoccerNet-v2 action spotting: official splits, feature/label reading, and
 prediction files in the format of the official evaluator.
 
-Layout on disk (SPEC §1)::
+Layout on disk (docs/soccernet.md)::
 
     <root>/<league>/<season>/<game>/1_<features>.npy   first half (n_frames, n_features)
     <root>/<league>/<season>/<game>/2_<features>.npy   second half
@@ -544,7 +544,7 @@ def write_soccernet_predictions(
 
     One file ``<out_dir>/<game>/results_spotting.json`` per game of ``meta``
     holds ``{"UrlLocal": game, "predictions": [...]}``; every prediction field
-    is a string (SPEC §1):
+    is a string (docs/soccernet.md):
 
     - ``gameTime``: ``"H - M:SS"`` from ``round(position / 1000)`` (Python's
       round, halves to even; minutes not zero-padded),

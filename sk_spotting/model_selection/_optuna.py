@@ -248,7 +248,7 @@ def tune_in_turn(
 
     Notes
     -----
-    Default search spaces (around the SPEC's defaults, :data:`DEFAULT_SEARCH_SPACES`):
+    Default search spaces (around the defaults, :data:`DEFAULT_SEARCH_SPACES`):
     ``learning_rate`` log-uniform in [1e-4, 1e-2], ``sam_rho`` uniform in
     [0, 1], ``weight_decay`` log-uniform in [2e-5, 2e-3] and ``mixup_alpha``
     uniform in [0, 4] (0 switches SAM and mixup off).

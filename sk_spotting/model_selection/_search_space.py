@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 __all__ = ["DEFAULT_SEARCH_SPACES"]
 
-# Around the SPEC §8 defaults (learning rate 1e-3, weight decay 2e-4, SAM rho
+# Around the defaults (learning rate 1e-3, weight decay 2e-4, SAM rho
 # 0.5, mixup alpha 2.0): a decade either side on log scales for the learning
 # rate and weight decay, whose recorded values span 5e-5 to 2e-3; linear for
 # rho and alpha, whose recorded values include 0 (off), 0.1, 0.5, 0.7 and 2.0.

@@ -2,8 +2,8 @@
 
 Method: Soares, Shah and Biswas, "Temporally precise action spotting in soccer
 videos using dense detection anchors", ICIP 2022 (arXiv 2205.10450); the
-architecture follows SPEC §2, the losses SPEC §3 and the parameter counts
-SPEC §10.
+architecture, the losses and the parameter counts follow docs/method.md.
+
 
 All public modules take and return float tensors; :class:`SpottingNetwork`
 maps ``(b, t, d)`` features to ``(b, t, c)`` outputs (b batch, t frames,

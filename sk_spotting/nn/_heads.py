@@ -1,4 +1,4 @@
-"""Dense prediction heads (SPEC §2.4, init §2.5).
+"""Dense prediction heads (docs/method.md, Networks).
 
 Method: Soares, Shah and Biswas, ICIP 2022 (arXiv 2205.10450). Each head is a
 single ``Conv1d(kernel 3, 'same')`` from the trunk output to one value per

@@ -1,4 +1,4 @@
-"""Weight initialisers shared by the network modules (SPEC §2.5).
+"""Weight initialisers shared by the network modules (docs/method.md, Networks).
 
 The reference implementation is written in Keras, so every kernel uses
 ``glorot_uniform`` and every bias starts at zero; the transformer trunk uses a
@@ -29,7 +29,7 @@ def keras_first_layer_(linear: nn.Linear) -> nn.Linear:
     """Keras fans of a ``Conv2D`` with kernel ``(1, P)`` on a 1-channel image.
 
     Keras computes ``fan_in = P`` and ``fan_out = P * out``, so the glorot limit
-    is ``sqrt(6 / (P * (1 + out)))`` (SPEC §2.5).
+    is ``sqrt(6 / (P * (1 + out)))`` (docs/method.md, Networks).
     """
     n_out, n_in = linear.weight.shape
     limit = math.sqrt(6.0 / (n_in * (1 + n_out)))

@@ -1,4 +1,4 @@
-"""Per-frame input MLP (SPEC §2.1, init §2.5).
+"""Per-frame input MLP (docs/method.md, Networks).
 
 Method: Soares, Shah and Biswas, ICIP 2022 (arXiv 2205.10450). The layer
 sizes follow the authors' reference code: an extra ``Linear(P -> 512) + ReLU``

@@ -1,4 +1,4 @@
-"""The spotting network: input MLP -> trunk -> one head (SPEC §2, §10).
+"""The spotting network: input MLP -> trunk -> one head (docs/method.md, Networks).
 
 Method: Soares, Shah and Biswas, ICIP 2022 (arXiv 2205.10450). As in the
 authors' reference code, confidence and displacement are two separately

@@ -13,7 +13,7 @@ channels-first features ``(b, n_features_in, t)`` to ``(b, n_features_out, t)``
 and exposes the integer attribute ``n_features_out``.
 
 Method: Soares, Shah and Biswas, "Temporally precise action spotting in soccer
-videos using dense detection anchors", ICIP 2022 (arXiv 2205.10450); SPEC §2.
+videos using dense detection anchors", ICIP 2022 (arXiv 2205.10450); docs/method.md.
 """
 
 # Shape legend: b batch, t frames, d features (channels).

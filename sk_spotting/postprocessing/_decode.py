@@ -2,7 +2,7 @@
 
 Every anchor ``(frame, class)`` votes with its confidence for the frame it
 points to, ``frame + rint(displacement)``; each frame keeps the largest vote it
-receives (SPEC §6.2).
+receives (docs/method.md, Inference).
 
 Shape legend: ``t`` frames, ``c`` classes.
 """

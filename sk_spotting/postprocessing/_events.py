@@ -1,4 +1,4 @@
-"""From dense network outputs to a table of spotted actions (SPEC §6.2-6.3).
+"""From dense network outputs to a table of spotted actions (docs/method.md, Inference).
 
 Shape legend: t frames, c classes.
 """

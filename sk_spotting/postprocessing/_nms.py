@@ -1,4 +1,4 @@
-"""Per-class temporal non-maximum suppression of detection scores (SPEC §6.3).
+"""Per-class temporal non-maximum suppression of detection scores (docs/method.md).
 
 Both variants are greedy per class: repeatedly take the best remaining frame,
 write it to the output and weaken its neighbourhood.  In the output, kept

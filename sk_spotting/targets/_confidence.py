@@ -1,4 +1,4 @@
-"""Dense confidence targets (SPEC §3).
+"""Dense confidence targets (docs/method.md, Targets and Losses).
 
 Shape legend: t frames, c classes.
 

@@ -1,4 +1,4 @@
-"""Temporal displacement targets (SPEC §3).
+"""Temporal displacement targets (docs/method.md, Targets and Losses).
 
 Shape legend: t frames, c classes.
 

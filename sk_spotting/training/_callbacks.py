@@ -26,7 +26,7 @@ __all__ = [
 
 
 class LinearDecay:
-    """Linear decay of a multiplier from 1 to ``end_fraction`` (SPEC §5.2).
+    """Linear decay of a multiplier from 1 to ``end_fraction`` (docs/method.md).
 
     Keras ``PolynomialDecay(power=1, cycle=True)`` as the reference uses it:
     ``f(s) = (1 - end) * (1 - s / S) + end`` per optimizer step; past ``S`` the

@@ -1,4 +1,4 @@
-"""Batch mixup of features, confidence targets and loss weights (SPEC §5.4).
+"""Batch mixup of features, confidence targets and loss weights (docs/method.md).
 
 Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018.  Each
 example ``i`` draws its own ``lam_i ~ Beta(alpha, alpha)`` and is mixed with a

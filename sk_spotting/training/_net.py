@@ -3,7 +3,7 @@
 Shape legend: b batch, t frames, c classes, d features.
 
 :class:`SpottingNet` is a :class:`skorch.NeuralNet` whose training step does
-what the paper does (SPEC §5): optional batch mixup (confidence network only),
+what the paper does (docs/method.md): optional batch mixup (confidence network only),
 a forward/backward pass under optional autocast, optional Sharpness-Aware
 Minimization (a second pass at the perturbed weights on the same batch), and
 one AdamW step.  Data come from a :class:`~sk_spotting.training.ChunkSampler`
@@ -25,7 +25,7 @@ __all__ = ["SpottingNet", "ConfidenceCriterion", "DisplacementCriterion"]
 
 
 class ConfidenceCriterion(torch.nn.Module):
-    """Weighted BCE-with-logits confidence loss as a module (SPEC §3).
+    """Weighted BCE-with-logits confidence loss as a module (docs/method.md).
 
     Examples
     --------
@@ -42,7 +42,7 @@ class ConfidenceCriterion(torch.nn.Module):
 
 
 class DisplacementCriterion(torch.nn.Module):
-    """Weighted Huber displacement loss as a module (SPEC §3).
+    """Weighted Huber displacement loss as a module (docs/method.md).
 
     Parameters
     ----------

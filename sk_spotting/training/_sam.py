@@ -1,4 +1,4 @@
-"""Sharpness-Aware Minimization, the non-adaptive variant (SPEC §5.3).
+"""Sharpness-Aware Minimization, the non-adaptive variant (docs/method.md, Training).
 
 Foret et al., "Sharpness-Aware Minimization for Efficiently Improving
 Generalization", ICLR 2021.  As in the reference implementation of the dense

@@ -1,4 +1,4 @@
-"""Training chunks sampled uniformly inside videos (SPEC §4).
+"""Training chunks sampled uniformly inside videos (docs/method.md, Training).
 
 Shape legend: b batch, t frames, c classes, d features, n all frames.
 

@@ -11,7 +11,7 @@ from sk_spotting.data._chunking import (
 
 
 def reference_windows(n_frames, chunk_frames, border):
-    """Step through the video like the reference chunk iterator (SPEC §6.1)."""
+    """Step through the video like the reference chunk iterator (docs/method.md)."""
     if n_frames <= chunk_frames:
         return [(0, 0, n_frames)]
     windows, start = [], 0

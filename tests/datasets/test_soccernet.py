@@ -1,4 +1,4 @@
-"""SoccerNet reading/writing, checked against the official devkit (SPEC §1, §7)."""
+"""SoccerNet reading and writing, checked against the official devkit."""
 
 import importlib.util
 import json

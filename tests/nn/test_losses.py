@@ -1,4 +1,4 @@
-"""Tests of the confidence and displacement losses (SPEC §3)."""
+"""Tests of the confidence and displacement losses (docs/method.md)."""
 
 # Shape legend: b batch, t frames, c classes.
 

@@ -1,4 +1,4 @@
-"""Tests of sk_spotting.nn networks: parameter counts (SPEC §10), shapes, init."""
+"""Tests of sk_spotting.nn networks: parameter counts (docs/method.md), shapes, init."""
 
 # Shape legend: b batch, t frames, c classes, d features.
 
@@ -34,7 +34,7 @@ SMALL_FRAMES = 32
 SMALL_OPTIONS = {"n_levels": 3, "transformer_size": "small"}
 
 
-# -- parameter counts (SPEC §10) ---------------------------------------------
+# -- parameter counts (docs/method.md) ---------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_register_custom_trunk(monkeypatch):
         unregister_trunk("conv")
 
 
-# -- initialisation (SPEC §2.5) ------------------------------------------------------
+# -- initialisation (docs/method.md) ---------------------------------------
 
 
 @pytest.mark.parametrize(("n_features", "n_out"), [(512, 256), (8576, 512)])

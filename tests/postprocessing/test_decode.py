@@ -5,7 +5,7 @@ from sk_spotting.postprocessing import apply_displacement
 
 
 def reference_apply_displacement(confidence, displacement):
-    """Anchor-by-anchor loop, the plain reading of SPEC §6.2."""
+    """Anchor-by-anchor loop, the plain reading of docs/method.md, Inference."""
     n_frames, n_classes = confidence.shape
     scores = np.zeros((n_frames, n_classes))
     for frame in range(n_frames):

@@ -14,7 +14,7 @@ from sk_spotting.postprocessing import (
 
 
 def reference_hard_nms(scores, window):
-    """The greedy loop of SPEC §6.3, one class and one peak at a time."""
+    """The greedy loop of docs/method.md, one class and one peak at a time."""
     remaining = np.array(scores, dtype=np.float64)
     n_frames, n_classes = remaining.shape
     windows = np.broadcast_to(np.asarray(window, dtype=np.float64), (n_classes,))
@@ -31,7 +31,7 @@ def reference_hard_nms(scores, window):
 
 
 def reference_soft_nms(scores, window, min_score=1e-5):
-    """The greedy linear soft-NMS loop of SPEC §6.3, one peak at a time."""
+    """The greedy linear soft-NMS loop of docs/method.md, one peak at a time."""
     remaining = np.array(scores, copy=True)
     n_frames, n_classes = remaining.shape
     windows = np.broadcast_to(np.asarray(window, dtype=np.float64), (n_classes,))

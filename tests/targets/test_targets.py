@@ -1,4 +1,4 @@
-"""Confidence/displacement targets and class weights against brute force (SPEC §3)."""
+"""Confidence/displacement targets and class weights against brute force."""
 
 import numpy as np
 import pytest

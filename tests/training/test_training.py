@@ -1,4 +1,4 @@
-"""Chunk sampling, schedule, SAM, mixup and the skorch training step (SPEC §4-5)."""
+"""Chunk sampling, schedule, SAM, mixup and the skorch training step."""
 
 import numpy as np
 import pytest

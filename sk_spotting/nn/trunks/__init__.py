@@ -1,4 +1,4 @@
-"""Registered trunks: ``"unet"`` (SPEC §2.2) and ``"transformer"`` (SPEC §2.3)."""
+"""Registered trunks: ``"unet"`` and ``"transformer"`` (docs/method.md, Networks)."""
 
 from ._transformer import TRANSFORMER_SIZES, TransformerTrunk, transformer_trunk
 from ._unet import UNetTrunk, unet_trunk

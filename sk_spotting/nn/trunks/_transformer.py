@@ -1,4 +1,4 @@
-"""Transformer-encoder trunk (SPEC §2.3, init §2.5).
+"""Transformer-encoder trunk (docs/method.md, Networks).
 
 Method: Soares, Shah and Biswas, ICIP 2022 (arXiv 2205.10450). Details follow
 the authors' reference code: a learned positional table added to the 64-d
@@ -22,7 +22,7 @@ TRANSFORMER_SIZES = {
     "small": {"n_layers": 4, "n_hidden": 128, "n_heads": 4, "n_ffn": 512},
     "base": {"n_layers": 12, "n_hidden": 256, "n_heads": 8, "n_ffn": 1024},
 }
-"""Paper sizes: DTE-Small and DTE-Base (FFN = 4 H reproduces SPEC §10)."""
+"""Paper sizes: DTE-Small and DTE-Base (FFN = 4 H reproduces docs/method.md)."""
 
 _LAYER_NORM_EPS = 1e-6
 
@@ -79,7 +79,7 @@ class _EncoderLayer(nn.Module):
 
 
 class TransformerTrunk(nn.Module):
-    """Transformer-encoder trunk over the frames of a chunk (SPEC §2.3).
+    """Transformer-encoder trunk over the frames of a chunk (docs/method.md, Networks).
 
     A learned positional table ``(n_frames, n_features_in)`` is added to the
     input, which is then mapped to ``n_hidden`` by a linear layer, run through

@@ -1,4 +1,4 @@
-"""1-D u-net trunk (SPEC §2.2, init §2.5).
+"""1-D u-net trunk (docs/method.md, Networks).
 
 Method: Soares, Shah and Biswas, ICIP 2022 (arXiv 2205.10450). Details the
 paper leaves open follow the authors' reference code: pre-activation
@@ -53,7 +53,7 @@ def _stack(n_in: int, n_out: int) -> list[nn.Module]:
 
 
 class UNetTrunk(nn.Module):
-    """1-D u-net of pre-activation bottleneck blocks (SPEC §2.2).
+    """1-D u-net of pre-activation bottleneck blocks (docs/method.md, Networks).
 
     Level ``i`` has ``min(64 * 2**i, 2048)`` channels and runs at ``t / 2**i``
     frames. The contracting path is two blocks at level 0, then for each
