@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
 import re
-import secrets
 import sys
 import textwrap
 from pathlib import Path
+
+from .._files import atomic_write
 
 __all__ = [
     "EXIT_OK",
@@ -379,16 +379,7 @@ def atomic_dump(obj, path):
     """
     import joblib
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        joblib.dump(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda stream: joblib.dump(obj, stream))
 
 
 def load_model(path):

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import re
-import secrets
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from .._files import atomic_write
 from ..data import check_events, check_frame_rate, check_videos, time_to_frame
 
 __all__ = [
@@ -76,28 +76,8 @@ _GAME_TIME = re.compile(r"^\s*(\d)\s*-\s*(\d{1,4}):([0-5]\d)\s*$")
 
 
 def _atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` through a temporary file in the same folder.
-
-    A reader never sees a partial file: the temporary file is renamed over
-    ``path`` with :func:`os.replace` only once fully written.  The file gets
-    the permissions of a normal new file (``0o666`` less the umask).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if callable(data):
-                data(f)
-            else:
-                f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write ``data`` (bytes or ``data(stream)``) to ``path`` atomically."""
+    atomic_write(path, data)
 
 
 def _json_bytes(obj):
