@@ -9,9 +9,11 @@ the authors' reference implementation (yahoo/spivak); see docs/method.md.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import os
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -20,10 +22,13 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import Callback
 
+from ._device import resolve_autocast, resolve_device
 from ._inference import predict_dense
 from .base import SpotterMixin
 from .data import (
+    ValidationSet,
     check_frame_rate,
     check_videos,
     check_videos_and_events,
@@ -31,7 +36,7 @@ from .data import (
 )
 from .data._chunking import border_frames
 from .metrics import average_map_score
-from .nn import build_network
+from .nn import build_network, get_trunk_builder
 from .postprocessing import scores_to_events
 from .targets import (
     confidence_class_weights,
@@ -43,25 +48,35 @@ from .training import (
     ChunkSampler,
     ConfidenceCriterion,
     DisplacementCriterion,
-    EpochProgressBar,
-    KeepBestWeights,
-    LinearDecayScheduler,
-    SpottingNet,
-    TrainingCheckpoint,
-    ValidationScore,
+)
+from .training._progress import DurationEstimate, FitProgress
+from .training._trainer import (
+    RESERVED_CALLBACK_NAMES,
+    NetworkSettings,
+    checkpoint_fingerprint,
+    data_digest,
+    prepare_checkpoint_folder,
+    train_network,
 )
 
 __all__ = ["DenseAnchorSpotter", "DenseScores"]
 
-# Inference borders (docs/method.md): at test only the centre of each chunk is kept.
+# Inference borders (docs/method.md, Inference): at test only the centre of
+# each chunk is kept.
 TEST_BORDER_SECONDS = 50.0
 VALIDATION_BORDER_SECONDS = 20.0
-# Tolerances that select the best epoch (docs/method.md): the reference selects the
-# confidence network on loose and the displacement network on "medium" (1-10 s).
+# Tolerances that select the best epoch (docs/method.md, Training): the
+# reference selects the confidence network on loose and the displacement
+# network on "medium" (1-10 s).
 CONFIDENCE_VALIDATION_TOLERANCES = "loose"
 DISPLACEMENT_VALIDATION_TOLERANCES = tuple(float(s) for s in range(1, 11))
-ADAM_EPSILON = 1e-7  # Keras's Adam epsilon (docs/method.md, Training)
-END_LEARNING_RATE_FRACTION = 0.01  # linear decay to 1/100 (docs/method.md, Training)
+NETWORKS = ("confidence", "displacement")
+# What shortens a fit, for the long-fit warning.
+SHORTER_FIT_ADVICE = (
+    "Shorten it with fewer epochs, chunks_per_epoch or a smaller batch_size, a "
+    "smaller trunk (unet_levels, a shorter chunk_duration), or train on a GPU "
+    "(device='cuda'); the paper's defaults are meant for a GPU."
+)
 
 
 class DenseScores(NamedTuple):
@@ -88,18 +103,6 @@ class DenseScores(NamedTuple):
     displacement: np.ndarray | None
 
 
-def _resolve_device(device):
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
-
-
-def _resolve_autocast(precision, device):
-    if precision == "auto":
-        return torch.bfloat16 if torch.device(device).type == "cuda" else None
-    return {"float32": None, "bfloat16": torch.bfloat16}[precision]
-
-
 class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
     """Dense-detection-anchor action spotter (Soares et al., ICIP 2022).
 
@@ -117,13 +120,24 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
 
     Parameters
     ----------
-    trunk : {"unet", "transformer"}, default="unet"
-        Trunk architecture (docs/method.md, Networks).
+    trunk : str, default="unet"
+        Name of a registered trunk (docs/method.md, Networks): the built-in
+        "unet" or "transformer", or one added with
+        :func:`sk_spotting.nn.register_trunk` (docs/trunks.md).
+    trunk_params : dict, default=None
+        Keyword arguments of the trunk's builder, e.g. ``{"n_levels": 4}``
+        for the u-net or ``{"size": "base"}`` for the Transformer; unknown
+        keys are an error listing the builder's.  ``n_features_in`` and
+        ``n_frames`` are set by the spotter.
     transformer_size : {"small", "base"}, default="small"
-        Size of the Transformer trunk (4 layers/H 128 or 12 layers/H 256).
+        Size of the Transformer trunk (4 layers/H 128 or 12 layers/H 256): a
+        shortcut for ``trunk_params={"size": ...}``, passed to any trunk whose
+        builder takes ``size``.
     unet_levels : int, default=None
         Resolutions of the u-net; None derives it from the chunk length
-        (6 for 224 frames, 5 for 112), as in the paper.
+        (6 for 224 frames, 5 for 112), as in the paper.  A shortcut for
+        ``trunk_params={"n_levels": ...}``, passed to any trunk whose builder
+        takes ``n_levels``.  Giving a key both ways is an error.
     chunk_duration : float, default=112.0
         Seconds per training and inference chunk (docs/method.md, Training).
     frame_rate : float, default=2.0
@@ -143,16 +157,25 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         SAM radius of the confidence network; 0 disables SAM.
     mixup_alpha : float, default=2.0
         Mixup Beta parameter of the confidence network; 0 disables mixup.
-    displacement_learning_rate : float, default=None
+    displacement_learning_rate : float, default=2e-3
         Learning rate of the displacement network; None follows
-        ``learning_rate``.
-    displacement_weight_decay : float, default=None
+        ``learning_rate``.  The default is the reference's documented value
+        for the displacement network on ResNet+PCA features (its usage
+        guide; its 2022 command file uses 1e-3 on other features).
+    displacement_weight_decay : float, default=5e-4
         Weight decay of the displacement network; None follows
-        ``weight_decay``.
+        ``weight_decay``.  The default is the reference's, in both its usage
+        guide and its command file.
     displacement_sam_rho : float, default=None
         SAM radius of the displacement network; None follows ``sam_rho``.
     epochs : int, default=1000
         Training epochs of each network.
+    decay_epochs : int, default=None
+        Epochs over which the learning rate and weight decay decay linearly to
+        1/100; None decays over ``epochs``, so that every fit ends at 1/100.
+        The reference decays over 1,000 epochs whatever it trains
+        (``decay_epochs=1000``); past the horizon the decay restarts, as
+        Keras's cyclic decay does.
     chunks_per_epoch : int, default=8192
         Chunks sampled per epoch.
     batch_size : int, default=256
@@ -175,7 +198,12 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         Greedy hard NMS or linear soft-NMS (docs/method.md, Inference).
     nms_window : float or dict, default=20.0
         Full NMS window in seconds, or a mapping from every class to its
-        window.
+        window (see :func:`sk_spotting.model_selection.tune_nms_windows`).
+    displacement_selection_nms_window : float, default=3.0
+        Full NMS window in seconds used to score the displacement network on
+        validation data and choose its best epoch (the reference's 3-s window
+        for that network); the confidence network is chosen with
+        ``nms_window``.
     validation_interval : int, default=10
         Epochs between validation scores when validation data are given.
     classes : sequence of str, default=None
@@ -188,6 +216,15 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         Torch device; "auto" is CUDA when available, else CPU.
     precision : {"auto", "float32", "bfloat16"}, default="auto"
         "auto" autocasts to bfloat16 on CUDA and runs float32 on CPU.
+    callbacks : list or dict, default=None
+        Extra skorch callbacks (objects or ``(name, callback)`` pairs), run
+        after the library's own, e.g. ``skorch.callbacks.GradientNormClipping``
+        or a TensorBoard logger.  A list goes to both networks (the same
+        objects); a dict ``{"confidence": [...], "displacement": [...]}``
+        gives each network its own.  ``on_grad_computed`` sees the gradient
+        that the optimizer applies (with SAM, the one at the perturbed
+        weights).  Callbacks are not saved by
+        :func:`sk_spotting.save_spotter`.
     compile : bool or dict, default=False
         Compile each network's training forward pass and loss with
         :func:`torch.compile` (a dict gives its keyword arguments, e.g.
@@ -201,7 +238,11 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         Seeds initialisation, chunk sampling and mixup; an int makes CPU runs
         bit-identical.
     verbose : int, default=0
-        Show progress bars when > 0.
+        When > 0, show a progress bar over the steps of the whole fit (with
+        its ETA, the epoch, the loss and the validation average-mAP) and say
+        which checkpoints were removed or resumed.  At every verbosity a CPU
+        fit that its first steps predict to last more than 30 minutes gets a
+        ``UserWarning`` with the estimate and what shortens it.
 
     Attributes
     ----------
@@ -248,7 +289,8 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "trunk": [StrOptions({"unet", "transformer"})],
+        "trunk": [str],
+        "trunk_params": [dict, None],
         "transformer_size": [StrOptions({"small", "base"})],
         "unet_levels": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "chunk_duration": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -272,6 +314,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         ],
         "displacement_sam_rho": [Interval(numbers.Real, 0, None, closed="left"), None],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "decay_epochs": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "chunks_per_epoch": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "positive_weight": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -279,11 +322,15 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         "use_displacement": ["boolean"],
         "nms": [StrOptions({"hard", "soft"})],
         "nms_window": [Interval(numbers.Real, 0, None, closed="neither"), dict],
+        "displacement_selection_nms_window": [
+            Interval(numbers.Real, 0, None, closed="neither")
+        ],
         "validation_interval": [Interval(numbers.Integral, 1, None, closed="left")],
         "classes": ["array-like", None],
         "checkpoint_dir": [str, os.PathLike, None],
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
+        "callbacks": [list, dict, None],
         "compile": ["boolean", dict],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -293,6 +340,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         self,
         trunk="unet",
         *,
+        trunk_params=None,
         transformer_size="small",
         unet_levels=None,
         chunk_duration=112.0,
@@ -303,10 +351,11 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         weight_decay=2e-4,
         sam_rho=0.5,
         mixup_alpha=2.0,
-        displacement_learning_rate=None,
-        displacement_weight_decay=None,
+        displacement_learning_rate=2e-3,
+        displacement_weight_decay=5e-4,
         displacement_sam_rho=None,
         epochs=1000,
+        decay_epochs=None,
         chunks_per_epoch=8192,
         batch_size=256,
         positive_weight=0.03,
@@ -314,16 +363,19 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         use_displacement=True,
         nms="hard",
         nms_window=20.0,
+        displacement_selection_nms_window=3.0,
         validation_interval=10,
         classes=None,
         checkpoint_dir=None,
         device="auto",
         precision="auto",
+        callbacks=None,
         compile=False,
         random_state=None,
         verbose=0,
     ):
         self.trunk = trunk
+        self.trunk_params = trunk_params
         self.transformer_size = transformer_size
         self.unet_levels = unet_levels
         self.chunk_duration = chunk_duration
@@ -338,6 +390,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         self.displacement_weight_decay = displacement_weight_decay
         self.displacement_sam_rho = displacement_sam_rho
         self.epochs = epochs
+        self.decay_epochs = decay_epochs
         self.chunks_per_epoch = chunks_per_epoch
         self.batch_size = batch_size
         self.positive_weight = positive_weight
@@ -345,11 +398,13 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         self.use_displacement = use_displacement
         self.nms = nms
         self.nms_window = nms_window
+        self.displacement_selection_nms_window = displacement_selection_nms_window
         self.validation_interval = validation_interval
         self.classes = classes
         self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.precision = precision
+        self.callbacks = callbacks
         self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
@@ -409,6 +464,156 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             for v, e in zip(videos, events)
         ]
 
+    # ------------------------------------------------------- fit-time checks
+    def _validate_params(self):
+        """scikit-learn's parameter checks, then those needing more than types.
+
+        The trunk must be registered, ``trunk_params`` must suit its builder,
+        ``device`` must exist on this machine and ``callbacks`` must be skorch
+        callbacks with free names: all checked before any data is read.
+        """
+        super()._validate_params()
+        self._trunk_options()
+        resolve_device(self.device)
+        self._user_callbacks()
+
+    def _trunk_options(self):
+        """Keyword arguments of the trunk builder, checked against its signature."""
+        builder = get_trunk_builder(self.trunk)
+        signature = inspect.signature(builder).parameters
+        accepts_any = any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()
+        )
+        reserved = {"n_features_in", "n_frames"}
+        accepted = sorted(set(signature) - reserved)
+        options = dict(self.trunk_params or {})
+        for key in options:
+            if not isinstance(key, str):
+                raise ValueError(f"trunk_params keys must be strings, got {key!r}.")
+        bad = sorted(set(options) & reserved)
+        if bad:
+            raise ValueError(
+                f"trunk_params cannot set {bad}: the spotter sets them from the "
+                f"features and chunk_duration."
+            )
+        unknown = sorted(k for k in options if k not in signature or k in reserved)
+        if unknown and not accepts_any:
+            raise ValueError(
+                f"trunk_params has {unknown}, which the {self.trunk!r} trunk's "
+                f"builder does not take; it takes {accepted}."
+            )
+        shortcuts = {"n_levels": self.unet_levels, "size": self.transformer_size}
+        for key, value in shortcuts.items():
+            if value is None or key not in signature:
+                continue
+            if key in options and key not in self.trunk_params:
+                continue
+            if key in options:
+                if key == "n_levels" or self.transformer_size != "small":
+                    name = "unet_levels" if key == "n_levels" else "transformer_size"
+                    raise ValueError(
+                        f"{key!r} is given twice: as {name}={value!r} and in "
+                        f"trunk_params; set it in one place."
+                    )
+                continue  # the default transformer_size yields to trunk_params
+            options[key] = value
+        return options
+
+    def _user_callbacks(self):
+        """The ``callbacks`` parameter as ``{network: [(name, callback), ...]}``."""
+        if self.callbacks is None:
+            return {network: [] for network in NETWORKS}
+        if isinstance(self.callbacks, dict):
+            unknown = sorted(set(self.callbacks) - set(NETWORKS))
+            if unknown:
+                raise ValueError(
+                    f"callbacks has keys {unknown}; a dict of callbacks takes the "
+                    f"keys {list(NETWORKS)}."
+                )
+            given = {n: self.callbacks.get(n) or [] for n in NETWORKS}
+        else:
+            given = dict.fromkeys(NETWORKS, self.callbacks)
+        named = {}
+        for network, callbacks in given.items():
+            if not isinstance(callbacks, (list, tuple)):
+                raise TypeError(
+                    f"callbacks for the {network} network must be a list, got "
+                    f"{type(callbacks).__name__}."
+                )
+            pairs = []
+            for i, item in enumerate(callbacks):
+                if isinstance(item, tuple) and len(item) == 2:
+                    name, callback = item
+                else:
+                    name, callback = None, item
+                if not isinstance(callback, Callback):
+                    raise TypeError(
+                        f"callbacks[{i}] is {type(callback).__name__}, not a "
+                        f"skorch.callbacks.Callback (or a (name, callback) pair)."
+                    )
+                if name is None:
+                    name = type(callback).__name__
+                if not isinstance(name, str) or name in RESERVED_CALLBACK_NAMES:
+                    raise ValueError(
+                        f"callback name {name!r} is taken by the library's own "
+                        f"callbacks {sorted(RESERVED_CALLBACK_NAMES)}; choose "
+                        f"another name."
+                    )
+                if name in dict(pairs):
+                    raise ValueError(
+                        f"two callbacks are named {name!r}; name them with "
+                        f"(name, callback) pairs."
+                    )
+                pairs.append((name, callback))
+            named[network] = pairs
+        return named
+
+    def _check_validation_data(self, X_valid, y_valid, classes):
+        if isinstance(X_valid, ValidationSet):
+            if y_valid is not None:
+                raise ValueError(
+                    "X_valid is a ValidationSet, which holds its own events; "
+                    "leave y_valid unset."
+                )
+            X_valid, y_valid = X_valid.X, X_valid.y
+        if (X_valid is None) != (y_valid is None):
+            raise ValueError("Give both X_valid and y_valid, or neither.")
+        if X_valid is None:
+            return None
+        return check_videos_and_events(
+            X_valid,
+            y_valid,
+            frame_rate=self.frame_rate,
+            classes=list(classes),
+            n_features=self.n_features_in_,
+        )
+
+    def _resume_fingerprint(self, videos, events):
+        """Settings and training data that a resumed checkpoint must match."""
+        # Settings that do not change what is trained can differ on resume.
+        free = {
+            "checkpoint_dir",
+            "verbose",
+            "device",
+            "validation_interval",
+            "compile",
+            "callbacks",
+            "nms",
+            "nms_window",
+        }
+        params = {k: v for k, v in self.get_params().items() if k not in free}
+        return checkpoint_fingerprint(
+            params,
+            classes=self.classes_,
+            n_features=self.n_features_in_,
+            data=data_digest(videos, events),
+        )
+
+    def _say(self, message):
+        if self.verbose:
+            print(message, file=sys.stderr, flush=True)
+
+    # -------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
         self, X, y, *, X_valid=None, y_valid=None, on_validation=None, resume=False
@@ -421,12 +626,15 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             Training videos.
         y : list of pandas.DataFrame
             Events of each training video (``time`` in seconds, ``label``).
-        X_valid : list of array-like, default=None
+        X_valid : list of array-like or ValidationSet, default=None
             Validation videos; with them, average-mAP is computed every
             ``validation_interval`` epochs on whole videos and each network
-            keeps its best weights.
+            keeps its best weights.  A :class:`~sk_spotting.ValidationSet`
+            holds the videos and their events in one object that
+            scikit-learn's ``GridSearchCV`` and ``cross_validate`` pass on
+            unsliced (see docs/tuning.md).
         y_valid : list of pandas.DataFrame, default=None
-            Events of the validation videos.
+            Events of the validation videos (unset with a ValidationSet).
         on_validation : callable, default=None
             ``on_validation(network, epoch, score)`` is called after each
             validation score, with ``network`` "confidence" or
@@ -434,35 +642,52 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             exception it raises (e.g. ``optuna.TrialPruned``) stops the fit.
         resume : bool, default=False
             Continue from the checkpoints in ``checkpoint_dir`` when they
-            exist (settings must match); a finished network is not retrained.
+            exist; they must come from the same settings and training data
+            (the error names what differs).  A finished network is not
+            retrained.  Without ``resume``, the checkpoints of an earlier run
+            in ``checkpoint_dir`` are removed first.
 
         Returns
         -------
         self : DenseAnchorSpotter
             The fitted spotter.
         """
+        device = resolve_device(self.device)
+        user_callbacks = self._user_callbacks()
         videos, events, classes = self._check_fit_data(X, y)
         self.classes_ = classes
         self.n_features_in_ = videos[0].shape[1]
-        valid = None
-        if (X_valid is None) != (y_valid is None):
-            raise ValueError("Give both X_valid and y_valid, or neither.")
-        if X_valid is not None:
-            valid = check_videos_and_events(
-                X_valid,
-                y_valid,
-                frame_rate=self.frame_rate,
-                classes=list(classes),
-                n_features=self.n_features_in_,
-            )
+        valid = self._check_validation_data(X_valid, y_valid, classes)
         if resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir to be set.")
         if on_validation is not None and not callable(on_validation):
             raise TypeError("on_validation must be callable or None.")
-        self._on_validation = on_validation
-        self._resume = resume
+        fingerprint = None
+        if self.checkpoint_dir is not None:
+            fingerprint = self._resume_fingerprint(videos, events)
+            removed = prepare_checkpoint_folder(
+                self.checkpoint_dir,
+                [f"{network}.pt" for network in NETWORKS],
+                resume=resume,
+            )
+            if removed:
+                self._say("removed from an earlier run: " + ", ".join(sorted(removed)))
+        n_networks = 2 if self.use_displacement else 1
+        steps_per_network = self.epochs * max(
+            1, math.ceil(self.chunks_per_epoch / self.batch_size)
+        )
+        total_steps = n_networks * steps_per_network
+        self._fit_state = {
+            "device": device,
+            "on_validation": on_validation,
+            "resume": resume,
+            "fingerprint": fingerprint,
+            "callbacks": user_callbacks,
+            "progress": FitProgress(total_steps, disable=not self.verbose),
+            "estimate": DurationEstimate(total_steps, device, SHORTER_FIT_ADVICE),
+            "steps_per_network": steps_per_network,
+        }
         try:
-            self._device = _resolve_device(self.device)
             rng = check_random_state(self.random_state)
             seeds = rng.randint(np.iinfo(np.int32).max, size=2)
             labels = self._dense_labels(videos, events)
@@ -473,8 +698,9 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
                     videos, labels, valid, seeds[1]
                 )
         finally:
+            self._fit_state["progress"].close()
             # the hooks may hold an Optuna trial: never keep them on the estimator
-            del self._on_validation, self._resume
+            del self._fit_state
         return self
 
     def _fit_confidence(self, videos, labels, valid, seed):
@@ -496,6 +722,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
 
         return self._train(
             "confidence",
+            ConfidenceCriterion(),
             videos,
             [t.astype(np.float32) for t in targets],
             weights,
@@ -530,10 +757,12 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
                     displacement,
                     valid_events,
                     DISPLACEMENT_VALIDATION_TOLERANCES,
+                    nms_window=float(self.displacement_selection_nms_window),
                 )
 
         return self._train(
             "displacement",
+            DisplacementCriterion(radius=radius),
             videos,
             [d for d, _ in pairs],
             weights,
@@ -553,64 +782,38 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             n_frames=self._chunk_frames,
             head=head,
             displacement_radius=self._displacement_radius_frames,
-            transformer_size=self.transformer_size,
-            n_levels=self.unet_levels if self.trunk == "unet" else None,
+            trunk_params=self._trunk_options(),
         )
 
-    def _train(
-        self,
-        head,
-        videos,
-        targets,
-        weights,
-        score_fn,
-        seed,
-        *,
-        learning_rate,
-        weight_decay,
-        sam_rho,
-        mixup_alpha,
-    ):
-        device = self._device
-        n_steps = self.epochs * math.ceil(self.chunks_per_epoch / self.batch_size)
-        if head == "confidence":
-            criterion = ConfidenceCriterion()
-        else:
-            criterion = DisplacementCriterion(radius=self._displacement_radius_frames)
-        callbacks = [
-            ("lr_decay", LinearDecayScheduler(n_steps, END_LEARNING_RATE_FRACTION)),
-            ("progress", EpochProgressBar(head, disable=not self.verbose)),
-        ]
-        if score_fn is not None:
-            on_score = None
-            if self._on_validation is not None:
+    def _train(self, head, criterion, videos, targets, weights, score_fn, seed, **hp):
+        """Train the network ``head`` with the recipe of ``training``."""
+        state = self._fit_state
+        device = state["device"]
+        autocast = resolve_autocast(self.precision, device)
+        settings = NetworkSettings(
+            head,
+            epochs=self.epochs,
+            decay_epochs=self.decay_epochs or self.epochs,
+            validation_interval=self.validation_interval,
+            device=device,
+            autocast_dtype=autocast,
+            compile=self._train_compile(),
+            callbacks=state["callbacks"][head],
+            **hp,
+        )
+        on_score = None
+        if state["on_validation"] is not None:
 
-                def on_score(epoch, score):
-                    self._on_validation(head, epoch, score)
+            def on_score(epoch, score):
+                state["on_validation"](head, epoch, score)
 
-            callbacks += [
-                (
-                    "validation",
-                    ValidationScore(
-                        score_fn, self.validation_interval, on_score=on_score
-                    ),
-                ),
-                ("best_weights", KeepBestWeights()),
-            ]
-        checkpoint = None
+        checkpoint_path = None
         if self.checkpoint_dir is not None:
-            checkpoint = TrainingCheckpoint(
-                os.path.join(os.fspath(self.checkpoint_dir), f"{head}.pt"),
-                self.validation_interval,
-                fingerprint=self._fingerprint(),
-            )
-            callbacks.append(("checkpoint", checkpoint))
-        autocast = _resolve_autocast(self.precision, device)
-        devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(seed))
-            module = self._build_module(head)
-            sampler = ChunkSampler(
+            checkpoint_path = os.path.join(os.fspath(self.checkpoint_dir), f"{head}.pt")
+        return train_network(
+            lambda: self._build_module(head),
+            criterion,
+            lambda: ChunkSampler(
                 videos,
                 targets,
                 weights,
@@ -619,79 +822,23 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
                 chunks_per_epoch=self.chunks_per_epoch,
                 device=device,
                 feature_dtype=torch.float32 if autocast is None else autocast,
-            )
-            net = SpottingNet(
-                module,
-                criterion=criterion,
-                sam_rho=sam_rho,
-                mixup_alpha=mixup_alpha,
-                autocast_dtype=autocast,
-                train_compile=self._train_compile(),
-                optimizer=torch.optim.AdamW,
-                lr=learning_rate,
-                # PyTorch multiplies the decay by the learning rate; dividing
-                # here gives the reference's unscaled decoupled decay.
-                optimizer__weight_decay=weight_decay / learning_rate,
-                optimizer__eps=ADAM_EPSILON,
-                optimizer__betas=(0.9, 0.999),
-                # one fused kernel per step on CUDA, multi-tensor loops on CPU
-                **(
-                    {"optimizer__fused": True}
-                    if device.startswith("cuda")
-                    else {"optimizer__foreach": True}
-                ),
-                max_epochs=self.epochs,
-                callbacks=callbacks,
-                device=device,
-            )
-            net.initialize()
-            state = self._load_checkpoint(checkpoint)
-            if state is not None:
-                TrainingCheckpoint.restore(net, state)
-            if state is None or not state["complete"]:
-                net.partial_fit(sampler, epochs=self.epochs - len(net.history))
-                if checkpoint is not None:
-                    checkpoint.save(net, complete=True)
-        for _, callback in net.callbacks_:
-            if isinstance(callback, ValidationScore):
-                # a restored, finished net never ran on_train_end
-                callback.on_train_end(net)
-        return net
+            ),
+            settings,
+            seed=seed,
+            score_fn=score_fn,
+            on_score=on_score,
+            checkpoint_path=checkpoint_path,
+            fingerprint=state["fingerprint"],
+            resume=state["resume"],
+            progress=state["progress"],
+            estimate=state["estimate"],
+            steps_before=NETWORKS.index(head) * state["steps_per_network"],
+        )
 
     def _train_compile(self):
         if isinstance(self.compile, dict):
             return dict(self.compile)
         return {} if self.compile else None
-
-    def _fingerprint(self):
-        """Settings that a checkpoint must share to be resumed."""
-        ignored = {
-            "checkpoint_dir",
-            "verbose",
-            "device",
-            "validation_interval",
-            "compile",
-        }
-        return {
-            "params": {
-                k: repr(v) for k, v in self.get_params().items() if k not in ignored
-            },
-            "classes": list(self.classes_),
-            "n_features": self.n_features_in_,
-        }
-
-    def _load_checkpoint(self, checkpoint):
-        if checkpoint is None or not self._resume:
-            return None
-        if not os.path.exists(checkpoint.path):
-            return None
-        state = TrainingCheckpoint.load(checkpoint.path)
-        if state["fingerprint"] != checkpoint.fingerprint:
-            raise ValueError(
-                f"the checkpoint {checkpoint.path} was written with other settings "
-                f"or data; remove it or resume with the settings it was made with."
-            )
-        return state
 
     # -------------------------------------------------------------- inference
     def _infer(self, module, videos, head, border_seconds=VALIDATION_BORDER_SECONDS):
@@ -705,7 +852,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             border=border_frames(chunk_frames, self.frame_rate, border_seconds),
             batch_size=self.batch_size,
             transform=torch.sigmoid if head == "confidence" else None,
-            autocast_dtype=_resolve_autocast(self.precision, device.type),
+            autocast_dtype=resolve_autocast(self.precision, device.type),
         )
 
     def _nms_window_seconds(self):
@@ -713,7 +860,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             return [float(self.nms_window[c]) for c in self.classes_]
         return float(self.nms_window)
 
-    def _decode(self, confidence, displacement):
+    def _decode(self, confidence, displacement, nms_window=None):
         """Events of one video from its dense outputs."""
         return scores_to_events(
             confidence,
@@ -721,13 +868,17 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             classes=self.classes_,
             frame_rate=self.frame_rate,
             nms_method=self.nms,
-            nms_window=self._nms_window_seconds(),
+            nms_window=self._nms_window_seconds() if nms_window is None else nms_window,
         )
 
-    def _score_dense(self, confidence, displacement, events, tolerances):
+    def _score_dense(
+        self, confidence, displacement, events, tolerances, nms_window=None
+    ):
         if displacement is None:
             displacement = [None] * len(confidence)
-        predictions = [self._decode(c, d) for c, d in zip(confidence, displacement)]
+        predictions = [
+            self._decode(c, d, nms_window) for c, d in zip(confidence, displacement)
+        ]
         return average_map_score(
             events, predictions, tolerances=tolerances, classes=list(self.classes_)
         )

@@ -344,7 +344,7 @@ def test_exception_in_on_validation_stops_fit(data):
     with pytest.raises(_Stop):
         spotter.fit(X[:2], y[:2], X_valid=X[2:], y_valid=y[2:], on_validation=prune)
     # the hook (e.g. holding an Optuna trial) is not kept on the estimator
-    assert not hasattr(spotter, "_on_validation")
+    assert not hasattr(spotter, "_fit_state")
 
 
 def test_interrupted_fit_resumes_to_the_same_model(data, tmp_path):
@@ -368,7 +368,7 @@ def test_interrupted_fit_resumes_to_the_same_model(data, tmp_path):
     for a, b in zip(reference.predict_scores(X), spotter.predict_scores(X)):
         np.testing.assert_array_equal(a.confidence, b.confidence)
         np.testing.assert_array_equal(a.displacement, b.displacement)
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match="parameter 'learning_rate'"):
         clone(spotter).set_params(learning_rate=0.1).fit(
             X[:2], y[:2], X_valid=X[2:], y_valid=y[2:], resume=True
         )

@@ -10,10 +10,12 @@ from ._validation import (
     check_videos_and_events,
     video_duration,
 )
+from ._validation_set import ValidationSet
 
 __all__ = [
     "EVENT_COLUMNS",
     "VISIBILITY_VALUES",
+    "ValidationSet",
     "check_events",
     "check_frame_rate",
     "check_videos",

@@ -73,6 +73,7 @@ def build_network(
     displacement_radius: float = 12.0,
     transformer_size: str = "small",
     n_levels: int | None = None,
+    trunk_params: dict | None = None,
 ) -> SpottingNetwork:
     """Build one spotting network: input MLP, a registered trunk and a head.
 
@@ -98,6 +99,10 @@ def build_network(
     n_levels : int or None, default=None
         Passed to trunks whose builder accepts it (the u-net; ``None``
         derives the levels from ``n_frames``); ignored by the others.
+    trunk_params : dict or None, default=None
+        Further keyword arguments of the trunk's builder; they override
+        ``transformer_size`` and ``n_levels``.  A key the builder does not
+        take is an error.
 
     Returns
     -------
@@ -140,6 +145,21 @@ def build_network(
     accepted = inspect.signature(builder).parameters
     options = {"n_levels": n_levels, "size": transformer_size}
     options = {key: value for key, value in options.items() if key in accepted}
+    extra = dict(trunk_params or {})
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    unknown = sorted(
+        key
+        for key in extra
+        if key in ("n_features_in", "n_frames")
+        or (key not in accepted and not takes_any)
+    )
+    if unknown:
+        takes = sorted(set(accepted) - {"n_features_in", "n_frames"})
+        raise ValueError(
+            f"trunk_params has {unknown}, which the {trunk!r} trunk's builder "
+            f"does not take; it takes {takes}."
+        )
+    options.update(extra)
     input_mlp = InputMLP(n_features=n_features)
     trunk_module = builder(
         n_features_in=input_mlp.n_features_out, n_frames=n_frames, **options

@@ -16,7 +16,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.random import sample_without_replacement
 from sklearn.utils.validation import check_is_fitted
 
-from ..data import check_videos
+from ..data import ValidationSet, check_videos
 
 __all__ = ["PerFrame"]
 
@@ -216,15 +216,19 @@ class PerFrame(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
 
         Parameters
         ----------
-        X : list of array-like of shape (n_frames_i, n_features)
-            Videos.
+        X : list of array-like of shape (n_frames_i, n_features) or ValidationSet
+            Videos; a :class:`~sk_spotting.ValidationSet` is returned as one
+            with its videos transformed (so that a ``Pipeline`` with
+            ``transform_input=["X_valid"]`` carries it to the spotter).
 
         Returns
         -------
-        Xt : list of ndarray of shape (n_frames_i, n_features_out)
+        Xt : list of ndarray of shape (n_frames_i, n_features_out) or ValidationSet
             The transformed videos, in order.
         """
         check_is_fitted(self, "transformer_")
+        if isinstance(X, ValidationSet):
+            return X.with_videos(self.transform(X.X))
         videos = check_videos(X, n_features=self.n_features_in_)
         with config_context(transform_output="default"):
             return [np.asarray(self.transformer_.transform(v)) for v in videos]

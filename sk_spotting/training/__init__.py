@@ -10,6 +10,7 @@ from ._callbacks import (
 )
 from ._mixup import mixup_batch
 from ._net import ConfidenceCriterion, DisplacementCriterion, SpottingNet
+from ._optim import KerasAdamW
 from ._sam import perturb_weights, restore_weights
 from ._sampling import ChunkSampler
 
@@ -19,6 +20,7 @@ __all__ = [
     "DisplacementCriterion",
     "EpochProgressBar",
     "KeepBestWeights",
+    "KerasAdamW",
     "LinearDecay",
     "LinearDecayScheduler",
     "SpottingNet",

@@ -8,12 +8,12 @@ progress bar.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 
 import torch
 from skorch.callbacks import Callback
 from skorch.history import History
+
+from .._files import atomic_write
 
 __all__ = [
     "EpochProgressBar",
@@ -207,18 +207,8 @@ class KeepBestWeights(Callback):
 
 
 def save_atomically(obj, path):
-    """``torch.save`` to a temporary file beside ``path``, then rename it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(obj, stream)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    """``torch.save`` to ``path`` through a temporary file beside it."""
+    atomic_write(path, lambda stream: torch.save(obj, stream))
 
 
 class TrainingCheckpoint(Callback):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer
+from skorch.utils import TeeGenerator
 
 from ..nn import confidence_loss, displacement_loss
 from ._mixup import mixup_batch
@@ -254,13 +255,17 @@ class SpottingNet(NeuralNet):
             self.__dict__["_compiled_loss"] = cached
         return cached[2]
 
-    def train_step(self, batch, **fit_params):
-        """One optimizer step on a batch ``(x, target, weight)``: mixup, SAM, AdamW."""
+    def train_step_single(self, batch, **fit_params):
+        """Forward and backward on a batch ``(x, target, weight)``: mixup, SAM.
+
+        Leaves in ``.grad`` the gradient to step with: with SAM, the gradient
+        at the perturbed weights, the weights themselves restored.  Returns
+        the loss at the unperturbed weights.
+        """
         self._set_training(True)
         x, target, weight = batch
         if self.mixup_alpha > 0:
             x, target, weight = mixup_batch(x, target, weight, alpha=self.mixup_alpha)
-        self.optimizer_.zero_grad(set_to_none=True)
         loss = self._forward_loss(x, target, weight)
         loss.backward()
         if self.sam_rho > 0:
@@ -269,8 +274,25 @@ class SpottingNet(NeuralNet):
             self.optimizer_.zero_grad(set_to_none=True)
             self._forward_loss(x, target, weight).backward()
             restore_weights(params, perturbation)
-        self.optimizer_.step()
         return {"loss": loss.detach(), "y_pred": None}
+
+    def train_step(self, batch, **fit_params):
+        """One optimizer step: :meth:`train_step_single`, callbacks, AdamW.
+
+        Callbacks' ``on_grad_computed`` runs between the gradient (at the
+        perturbed weights with SAM) and the optimizer step, so that skorch's
+        ``GradientNormClipping`` and gradient loggers act on the gradient
+        that is applied.
+        """
+        self.optimizer_.zero_grad(set_to_none=True)
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+        )
+        self.optimizer_.step()
+        return step
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """Run the batches of one epoch; the mean loss is synchronised once."""
