@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sklearn.base import BaseEstimator
-
 __all__ = ["SpotterMixin"]
 
 
@@ -53,7 +51,7 @@ class SpotterMixin:
         )
 
     def __sklearn_tags__(self):
-        tags = BaseEstimator.__sklearn_tags__(self)
+        tags = super().__sklearn_tags__()
         tags.estimator_type = "spotter"
         # X is a list of 2-D arrays of different lengths, not one 2-D array.
         tags.input_tags.two_d_array = False
