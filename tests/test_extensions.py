@@ -211,3 +211,25 @@ def test_unavailable_devices_fail_early_listing_the_available(
     with pytest.raises(ValueError, match=r"available here: auto, cpu") as info:
         DenseAnchorSpotter(**TINY, device=device).fit(X, y)
     assert repr(device) in str(info.value)
+
+
+def test_a_registered_trunk_tunes_in_turn(gru, data, classes):
+    from sk_spotting.model_selection import tune_in_turn
+
+    X, y = data
+    spotter = DenseAnchorSpotter(
+        gru, trunk_params={"hidden": 4}, classes=classes, **TINY
+    )
+    result = tune_in_turn(
+        spotter,
+        X[:2],
+        y[:2],
+        X_valid=X[2:],
+        y_valid=y[2:],
+        params=["learning_rate"],
+        search_spaces={"learning_rate": [1e-3, 3e-3]},
+        n_trials_per_param=2,
+        random_state=0,
+    )
+    assert result.best_params["learning_rate"] in (1e-3, 3e-3)
+    assert isinstance(result.best_estimator.confidence_net_.module_.trunk, GRUTrunk)
