@@ -256,6 +256,7 @@ def test_n_jobs_fits_members_in_other_processes(data):
     ensemble = _scripted(n_jobs=2, n_threads=1).fit(X, y)
     pids = {m.pid_ for m in ensemble.estimators_}
     assert len(pids) == 2 and os.getpid() not in pids
+    assert [m.n_threads_seen_ for m in ensemble.estimators_] == [1, 1]
     _dense_equal(ensemble.predict_scores(X), _scripted().fit(X, y).predict_scores(X))
 
 
