@@ -37,6 +37,7 @@ PACKAGES = [
     "sk_spotting.plotting",
     "sk_spotting.preprocessing",
     "sk_spotting.model_selection",
+    "sk_spotting.ensemble",
     "sk_spotting.cli",
 ]
 
