@@ -288,21 +288,22 @@ def save_spotter(spotter, path):
 
 
 def describe_file(data):
-    """What the first bytes of a file look like: a short noun phrase or None.
+    """What the first bytes of a file look like, to explain a refusal.
 
-    Used to explain a refusal: pickles (``joblib.dump``, ``pickle``),
-    compressed joblib pickles and zip archives (``torch.save``) are told
-    apart from files of no known kind.
+    Pickles (``joblib.dump``, ``pickle.dump``), compressed joblib pickles and
+    zip archives (``torch.save``) are told apart from safetensors files and
+    from files of no known kind.
 
     Parameters
     ----------
     data : bytes
-        The start of the file (8 bytes or more).
+        The start of the file (9 bytes or more).
 
     Returns
     -------
     kind : str or None
-        E.g. ``"a pickle"``; None when the start matches nothing known.
+        A short noun phrase such as ``"a pickle (...)"``; None for the start
+        of a safetensors file or of nothing known.
 
     Examples
     --------
@@ -313,12 +314,14 @@ def describe_file(data):
     >>> describe_file(b"hello world") is None
     True
     """
+    n_header = int.from_bytes(data[:8], "little")
+    if n_header <= _MAX_HEADER_BYTES and data[8:9] == b"{":
+        return None  # a safetensors header (whose size may look like magic)
     if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "a pickle (joblib.dump or pickle.dump)"
-    for magic in (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x04\x22\x4d\x18", b"ZF"):
-        if data.startswith(magic):
-            return "a compressed file (joblib.dump(..., compress=...) writes these)"
-    if data[:1] == b"x" and len(data) > 1 and (data[0] * 256 + data[1]) % 31 == 0:
+    compressed = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x04\x22\x4d\x18", b"ZF")
+    zlib = data[:1] == b"x" and len(data) > 1 and (data[0] * 256 + data[1]) % 31 == 0
+    if data.startswith(compressed) or zlib:
         return "a compressed file (joblib.dump(..., compress=...) writes these)"
     if data.startswith(b"PK\x03\x04"):
         return "a zip archive (torch.save writes these)"
@@ -328,9 +331,7 @@ def describe_file(data):
 def _read_header(data, where):
     """The safetensors header of ``data`` as a dict, after size checks."""
     if len(data) < 8:
-        raise ValueError(
-            f"{where} is truncated or empty: it has {len(data)} bytes."
-        )
+        raise ValueError(f"{where} is truncated or empty: it has {len(data)} bytes.")
     n_header = int.from_bytes(data[:8], "little")
     if len(data) == 8 and n_header <= _MAX_HEADER_BYTES:
         raise ValueError(
@@ -338,7 +339,7 @@ def _read_header(data, where):
             f"safetensors header."
         )
     if n_header > _MAX_HEADER_BYTES or data[8:9] != b"{":
-        kind = describe_file(data[:8])
+        kind = describe_file(data[:9])
         if kind is not None:
             raise ValueError(
                 f"{where} is {kind}, not an sk_spotting model file (save_spotter "

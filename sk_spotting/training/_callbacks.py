@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import tempfile
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 from skorch.history import History
@@ -206,6 +208,25 @@ class KeepBestWeights(Callback):
         self._best_state = state["best_state"]
 
 
+def _plain_history(rows):
+    """History rows with numpy and 0-d tensor values as Python numbers.
+
+    A callback may record ``np.float64`` scores; ``weights_only`` loading
+    reads plain Python values only.
+    """
+
+    def plain(value):
+        if isinstance(value, (np.generic, torch.Tensor)) and np.ndim(value) == 0:
+            return value.item()
+        if isinstance(value, (list, tuple)):
+            return type(value)(plain(v) for v in value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return [plain(row) for row in rows]
+
+
 def save_atomically(obj, path):
     """``torch.save`` to a temporary file beside ``path``, then rename it."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -268,7 +289,7 @@ class TrainingCheckpoint(Callback):
             "complete": complete,
             "module": net.module_.state_dict(),
             "optimizer": net.optimizer_.state_dict(),
-            "history": net.history.to_list(),
+            "history": _plain_history(net.history.to_list()),
             "callbacks": callbacks,
             "rng": torch.get_rng_state(),
             "cuda_rng": (
@@ -279,8 +300,31 @@ class TrainingCheckpoint(Callback):
 
     @staticmethod
     def load(path):
-        """Read a checkpoint file (on the CPU)."""
-        return torch.load(path, map_location="cpu", weights_only=False)
+        """Read a checkpoint file (on the CPU), running no code from it.
+
+        ``torch.load(weights_only=True)`` accepts only tensors and plain
+        containers and values; a file holding anything else (a planted
+        pickle) is refused with a ValueError before any of it runs.
+        """
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            found = [
+                line.strip().split(". Please")[0]
+                for line in str(exc).splitlines()
+                if "WeightsUnpickler error" in line
+            ]
+            raise ValueError(
+                f"checkpoint {os.fspath(path)!r} holds objects other than tensors "
+                f"and plain values and is not loaded"
+                f"{f' ({found[0]})' if found else ''}; remove it to start afresh."
+            ) from None
+        except Exception as exc:  # a damaged file can raise nearly anything
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            raise ValueError(
+                f"checkpoint {os.fspath(path)!r} is not a readable checkpoint "
+                f"({reason}); remove it to start afresh."
+            ) from None
 
     @staticmethod
     def restore(net, state):
