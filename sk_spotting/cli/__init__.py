@@ -125,7 +125,9 @@ def main(argv=None):
     2
     """
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # a pipe closed early fails here, not at exit
+        return code
     except BrokenPipeError:
         # ``sk-spotting evaluate --json | head``: the reader has what it
         # wanted.  Send what is still buffered to nowhere, so that Python's

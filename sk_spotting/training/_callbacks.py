@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import re
 import tempfile
 
 import numpy as np
@@ -208,23 +209,20 @@ class KeepBestWeights(Callback):
         self._best_state = state["best_state"]
 
 
-def _plain_history(rows):
-    """History rows with numpy and 0-d tensor values as Python numbers.
+def _plain(value):
+    """``value`` with numpy scalars as Python numbers, in lists, tuples and dicts.
 
-    A callback may record ``np.float64`` scores; ``weights_only`` loading
-    reads plain Python values only.
+    A callback may record ``np.float64`` scores (in the history, in
+    :class:`KeepBestWeights`); ``weights_only`` loading accepts tensors and
+    plain Python values only.
     """
-
-    def plain(value):
-        if isinstance(value, (np.generic, torch.Tensor)) and np.ndim(value) == 0:
-            return value.item()
-        if isinstance(value, (list, tuple)):
-            return type(value)(plain(v) for v in value)
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return [plain(row) for row in rows]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def save_atomically(obj, path):
@@ -289,8 +287,8 @@ class TrainingCheckpoint(Callback):
             "complete": complete,
             "module": net.module_.state_dict(),
             "optimizer": net.optimizer_.state_dict(),
-            "history": _plain_history(net.history.to_list()),
-            "callbacks": callbacks,
+            "history": _plain(net.history.to_list()),
+            "callbacks": _plain(callbacks),
             "rng": torch.get_rng_state(),
             "cuda_rng": (
                 torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -309,22 +307,19 @@ class TrainingCheckpoint(Callback):
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
-            found = [
-                line.strip().split(". Please")[0]
-                for line in str(exc).splitlines()
-                if "WeightsUnpickler error" in line
-            ]
-            raise ValueError(
-                f"checkpoint {os.fspath(path)!r} holds objects other than tensors "
-                f"and plain values and is not loaded"
-                f"{f' ({found[0]})' if found else ''}; remove it to start afresh."
-            ) from None
-        except Exception as exc:  # a damaged file can raise nearly anything
-            reason = (str(exc).strip().splitlines() or [""])[0]
-            raise ValueError(
-                f"checkpoint {os.fspath(path)!r} is not a readable checkpoint "
-                f"({reason}); remove it to start afresh."
-            ) from None
+            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+            if found:
+                raise ValueError(
+                    f"checkpoint {os.fspath(path)!r} refers to {found.group(1)}, "
+                    f"not a tensor or a plain value, and is not loaded (it could "
+                    f"run code); remove it to start afresh."
+                ) from None
+        except Exception:  # a damaged file can raise nearly anything
+            pass
+        raise ValueError(
+            f"checkpoint {os.fspath(path)!r} is not a readable checkpoint; remove "
+            f"it to start afresh."
+        )
 
     @staticmethod
     def restore(net, state):
