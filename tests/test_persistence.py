@@ -16,7 +16,13 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 
 from sk_spotting import DenseAnchorSpotter, __version__, load_spotter, save_spotter
-from sk_spotting._persistence import FORMAT_VERSION, _decode, _encode, _Unsaved
+from sk_spotting._persistence import (
+    FORMAT_VERSION,
+    _decode,
+    _encode,
+    _Unsaved,
+    describe_file,
+)
 from sk_spotting.datasets import SOCCERNET_V2_CLASSES, make_spotting_data
 
 TINY = {
@@ -397,3 +403,10 @@ def test_missing_path_and_folder(tmp_path):
         load_spotter(tmp_path / "none.safetensors")
     with pytest.raises(ValueError, match="is not a file"):
         load_spotter(tmp_path)
+
+
+def test_a_header_size_that_looks_like_a_pickle_is_still_safetensors():
+    # 66,688 bytes of header: the size starts with the bytes of pickle protocol 4
+    start = (66_688).to_bytes(8, "little") + b"{"
+    assert start[:2] == b"\x80\x04" and describe_file(start) is None
+    assert describe_file(start[:8] + b"\x95") == "a pickle (joblib.dump or pickle.dump)"
