@@ -107,7 +107,7 @@ def test_predict_refuses_a_crafted_pickle_without_running_it(
 
 def test_fit_refuses_a_pickle_name(roots, tmp_path, capsys):
     args = ["fit", str(roots / "train"), "--out", str(tmp_path / "m.joblib")]
-    assert main(args) == 2
+    assert main([*args, "--quiet", *tiny_set()]) == 2
     assert "m.safetensors" in _error_line(capsys)
 
 
@@ -154,7 +154,7 @@ def test_fit_never_replaces_the_labels(roots, tmp_path, capsys):
     config = tmp_path / "params.json"
     config.write_text(json.dumps({"epochs": 1}))
     args = ["fit", str(data), "--out", str(config), "--config", str(config)]
-    assert main([*args, "--overwrite", "--quiet"]) == 2
+    assert main([*args, "--overwrite", "--quiet", *tiny_set()]) == 2
     assert "the --config file" in _error_line(capsys)
     assert labels.read_bytes() == before
     assert json.loads(config.read_text()) == {"epochs": 1}
@@ -162,8 +162,8 @@ def test_fit_never_replaces_the_labels(roots, tmp_path, capsys):
 
 def test_fit_refuses_an_out_inside_the_checkpoint_folder(roots, tmp_path, capsys):
     out = tmp_path / "ck" / "confidence.pt"
-    args = ["fit", str(roots / "valid"), "--out", str(out)]
-    assert main([*args, "--checkpoint-dir", str(tmp_path / "ck"), "--quiet"]) == 2
+    args = ["fit", str(roots / "valid"), "--out", str(out), "--quiet", *tiny_set()]
+    assert main([*args, "--checkpoint-dir", str(tmp_path / "ck")]) == 2
     assert "inside the checkpoint folder" in _error_line(capsys)
 
 
@@ -197,13 +197,17 @@ def test_predict_refuses_a_non_empty_folder_and_replaces_it_whole(
 
 
 @pytest.mark.parametrize("where", ["data", "game", "model"])
-def test_predict_refuses_an_out_holding_its_inputs(fitted, data, tmp_path, where):
+def test_predict_refuses_an_out_holding_its_inputs(
+    fitted, data, tmp_path, capsys, where
+):
     model = tmp_path / "model.safetensors"
     shutil.copy(fitted[0], model)
     out = {"data": data, "game": next(data.iterdir()), "model": tmp_path}[where]
     before = _tree(tmp_path)
     args = ["predict", str(model), str(data), "--out", str(out), "--overwrite"]
     assert main([*args, "--quiet"]) == 2
+    line = _error_line(capsys)
+    assert f"--out {str(out)!r} holds" in line and "an input of this command" in line
     assert _tree(tmp_path) == before
 
 
