@@ -483,7 +483,8 @@ def _rebuild_estimator(document, where, made_by):
         params = {k: _decode(v) for k, v in document["params"].items()}
         spotter.set_params(**params)
         spotter._validate_params()
-    except (InvalidParameterError, ValueError, TypeError) as exc:
+    except (InvalidParameterError, ValueError, TypeError, RuntimeError) as exc:
+        # (torch.device raises RuntimeError for an unknown device string)
         raise ValueError(f"{where}: bad saved parameters: {exc}") from None
     spotter.classes_ = np.asarray(document["classes_"], dtype=object)
     spotter.n_features_in_ = document["n_features_in_"]
@@ -536,14 +537,34 @@ def _check_tensors(module, head, tensors, where):
     return saved
 
 
-def _rebuild_net(spotter, head, tensors, history, device, where):
+def _network_states(spotter, document, tensors, where):
+    """The saved state of each network, checked against a weightless build.
+
+    The networks are first built on the ``meta`` device (shapes only, no
+    memory, no random draws), so that a file announcing absurd sizes is
+    refused before anything is allocated.
+    """
+    states = {}
+    for head in NETWORKS:
+        if document["networks"][head] is None:
+            continue
+        with torch.device("meta"):
+            skeleton = spotter._build_module(head)
+        states[head] = _check_tensors(skeleton, head, tensors, where)
+    known = {f"{head}.{key}" for head, state in states.items() for key in state}
+    unexpected = sorted(set(tensors) - known)
+    if unexpected:
+        raise ValueError(f"{where}: unexpected tensors {unexpected[:3]}.")
+    return states
+
+
+def _rebuild_net(spotter, head, state, history, device):
     from skorch.history import History
 
     from .training import ConfidenceCriterion, DisplacementCriterion, SpottingNet
 
     with torch.random.fork_rng(devices=[]):  # building draws initial weights
         module = spotter._build_module(head)
-    state = _check_tensors(module, head, tensors, where)
     module.load_state_dict(state, strict=True)
     if head == "confidence":
         criterion = ConfidenceCriterion()
@@ -638,24 +659,13 @@ def load_spotter(path, *, device=None):
     except SafetensorError as exc:
         raise ValueError(f"{where} is corrupt: {exc}") from None
     del data
+    states = _network_states(spotter, document, tensors, where)
+    del tensors
     target = _target_device(spotter)
-    nets = {}
-    for head in NETWORKS:
-        saved = document["networks"][head]
-        nets[head] = (
-            None
-            if saved is None
-            else _rebuild_net(spotter, head, tensors, saved["history"], target, where)
-        )
-    known = {
-        f"{head}.{k}"
-        for head, net in nets.items()
-        if net
-        for k in net.module_.state_dict()
-    }
-    unexpected = sorted(set(tensors) - known)
-    if unexpected:
-        raise ValueError(f"{where}: unexpected tensors {unexpected[:3]}.")
+    nets = {"displacement": None}
+    for head, state in states.items():
+        history = document["networks"][head]["history"]
+        nets[head] = _rebuild_net(spotter, head, state, history, target)
     spotter.confidence_net_ = nets["confidence"]
     spotter.displacement_net_ = nets["displacement"]
     return spotter

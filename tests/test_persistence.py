@@ -360,6 +360,7 @@ def test_a_crafted_pickle_is_refused_without_running_it(tmp_path):
         (lambda d: d.update(estimator="Other"), "holds a 'Other'"),
         (lambda d: d["params"].update(epochs=-1), "bad saved parameters"),
         (lambda d: d["params"].update(nms_window={"$weird": 1}), "unreadable"),
+        (lambda d: d["params"].update(device={"$device": "warp"}), "bad saved"),
         (lambda d: d["params"].update(use_displacement=False), "displacement"),
     ],
     ids=[
@@ -371,6 +372,7 @@ def test_a_crafted_pickle_is_refused_without_running_it(tmp_path):
         "estimator",
         "bad-parameter",
         "unknown-tag",
+        "bad-device",
         "use-displacement",
     ],
 )
@@ -386,6 +388,10 @@ def test_tensors_must_match_the_rebuilt_networks(saved, tmp_path):
     document["n_features_in_"] = 13
     path = _rewrite(saved, tmp_path / "shape.safetensors", document=document)
     _refused(path, r"tensor 'confidence\..*shape")
+    # absurd sizes are refused before any memory is allocated for them
+    document["n_features_in_"] = 10**12
+    path = _rewrite(saved, tmp_path / "huge.safetensors", document=document)
+    _refused(path, "the confidence network's tensors do not match|shape")
     extra = {**tensors, "confidence.extra": torch.zeros(1)}
     path = _rewrite(saved, tmp_path / "extra.safetensors", tensors=extra)
     _refused(path, "unexpected")
