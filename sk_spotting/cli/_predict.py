@@ -15,6 +15,7 @@ from ._common import (
     echo,
     load_data,
     load_model,
+    plural,
     video_names,
 )
 from ._fit import add_data_arguments
@@ -136,7 +137,8 @@ def run(args):
         paths = write_soccernet_predictions(y_pred, meta, folder, zip_path=args.zip)
     n_events = sum(len(table) for table in y_pred)
     echo(
-        f"wrote {len(paths)} results_spotting.json files ({n_events} detections) "
+        f"wrote {plural(len(paths), 'results_spotting.json file')} "
+        f"({plural(n_events, 'detection')}) "
         f"under {args.out!r}" + (f" and {args.zip!r}" if args.zip else "")
     )
     return 0

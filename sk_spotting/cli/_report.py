@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._common import check_not_input, check_output, data_inputs, echo
+from ._common import check_not_input, check_output, data_inputs, echo, plural
 from ._evaluate import load_truth_and_predictions
 from ._fit import add_data_arguments
 
@@ -274,7 +274,7 @@ def run(args):
             title=args.title,
         )
     echo(
-        f"wrote {len(files) - 1} figures and "
+        f"wrote {plural(len(files) - 1, 'figure')} and "
         f"{str(Path(args.out) / files['html'].name)!r}"
     )
     return 0

@@ -75,12 +75,17 @@ def _tree(folder):
 # --------------------------------------------------------------------------
 
 
-def test_fit_writes_the_safe_format_and_predict_reads_it(fitted, data, tmp_path):
+def test_fit_writes_the_safe_format_and_predict_reads_it(
+    fitted, data, tmp_path, capsys
+):
     model, _ = fitted
     assert load_spotter(model).n_features_in_ == 8
     out = tmp_path / "results"
     assert main(["predict", str(model), str(data), "--out", str(out), "--quiet"]) == 0
     assert len(list(out.rglob("results_spotting.json"))) == 1
+    assert "wrote 1 results_spotting.json file (" in capsys.readouterr().out
+    assert main(["evaluate", str(data), str(out)]) == 0
+    assert capsys.readouterr().out.startswith("2 videos scored")
 
 
 class _Payload:
