@@ -11,6 +11,7 @@ code  meaning
 1     the command failed (missing file, bad data, ...)
 2     the command line is wrong (unknown option or parameter, bad value)
 130   interrupted (Ctrl-C or SIGTERM); ``fit --resume`` continues
+141   the reader of the output went away (``... | head``), silently
 ====  ==========================================================
 
 ``--debug`` shows the full traceback instead of the one-line message.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import traceback
@@ -31,6 +33,20 @@ from . import _common, _demo, _evaluate, _fit, _predict, _report, _tune
 __all__ = ["main"]
 
 _COMMANDS = (_demo, _fit, _predict, _evaluate, _report, _tune)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that help and usage written to a closed pipe fail.
+
+    argparse swallows the ``OSError`` of writing ``--help`` to a pipe whose
+    reader is gone, so ``sk-spotting fit --help | head`` would exit 0 on a
+    broken pipe; here it propagates and ends as exit code 141 like any other
+    output.
+    """
+
+    def _print_message(self, message, file=None):
+        if message:
+            (file or sys.stderr).write(message)
 
 
 def build_parser():
@@ -53,7 +69,7 @@ def build_parser():
         action="store_true",
         help="show the full traceback of an error instead of one line",
     )
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sk-spotting",
         description=(
             "Temporally precise action spotting (dense detection anchors, "
@@ -113,7 +129,8 @@ def main(argv=None):
     Returns
     -------
     code : int
-        Exit code: 0 success, 1 failure, 2 usage error, 130 interrupted.
+        Exit code: 0 success, 1 failure, 2 usage error, 130 interrupted,
+        141 the reader of stdout closed it (as in ``... | head``).
 
     Examples
     --------
@@ -121,6 +138,31 @@ def main(argv=None):
     >>> main(["evaluate", "--tolerances", "soon", "data", "results"])
     2
     """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a pipe closed early fails here, not at exit
+        return code
+    except BrokenPipeError:
+        # ``sk-spotting evaluate --json | head``: the reader has what it
+        # wanted.  Send what is still buffered to nowhere, so that Python's
+        # final flush of stdout does not print a BrokenPipeError either.
+        _silence_stdout()
+        return _common.EXIT_BROKEN_PIPE
+
+
+def _silence_stdout():
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _main(argv):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -138,8 +180,12 @@ def main(argv=None):
             if args.debug:
                 raise
             message = getattr(args, "interrupt_message", "")
+            if callable(message):  # what is true at the moment of the interrupt
+                message = message()
             print(f"{prefix}: interrupted. {message}".rstrip(), file=sys.stderr)
             return _common.EXIT_INTERRUPTED
+        except BrokenPipeError:
+            raise
         except Exception as exc:  # every failure becomes one line
             if args.debug:
                 traceback.print_exc()

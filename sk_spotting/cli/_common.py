@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import re
 import sys
 import textwrap
@@ -21,6 +22,7 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_USAGE",
     "EXIT_INTERRUPTED",
+    "EXIT_BROKEN_PIPE",
     "CommandError",
     "UsageError",
     "echo",
@@ -32,6 +34,11 @@ __all__ = [
     "parse_tolerances",
     "atomic_dump",
     "load_model",
+    "check_output",
+    "check_not_input",
+    "data_inputs",
+    "video_names",
+    "plural",
     "load_data",
 ]
 
@@ -39,6 +46,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # the command ran and failed (bad data, missing file, ...)
 EXIT_USAGE = 2  # the command line itself is wrong (argparse uses 2 too)
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT), checkpoints kept
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE)
 
 
 class CommandError(Exception):
@@ -382,32 +390,62 @@ def atomic_dump(obj, path):
     return atomic_write(path, lambda stream: joblib.dump(obj, stream))
 
 
-def load_model(path):
-    """Load a fitted spotter saved by ``sk-spotting fit``.
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+
+def load_model(path, *, allow_pickle=False):
+    """Load a fitted spotter saved by ``sk-spotting fit`` (:func:`~sk_spotting.save_spotter`).
+
+    A pickle (e.g. a ``.joblib`` file) runs code when loaded, so it is
+    refused unless ``allow_pickle`` is set, and then loaded with a warning.
 
     Parameters
     ----------
     path : str or path-like
-        A joblib file.
+        A model file from ``sk-spotting fit``.
+    allow_pickle : bool, default=False
+        Load a joblib pickle too (``--allow-pickle``): only for files you
+        made or trust.
 
     Returns
     -------
     model : estimator
-        It has ``predict_scores`` and ``classes_``.
+        It has ``predict`` and ``classes_``.
 
     Examples
     --------
     >>> from sk_spotting.cli._common import load_model
-    >>> load_model("no/such/model.joblib")
+    >>> load_model("no/such/model.safetensors")
     Traceback (most recent call last):
     ...
-    sk_spotting.cli._common.CommandError: model file 'no/such/model.joblib' does not exist.
+    sk_spotting.cli._common.CommandError: model file 'no/such/model.safetensors' does not exist.
     """  # noqa: E501
-    import joblib
+    from .._persistence import describe_file, load_spotter
 
     path = Path(path)
     if not path.is_file():
         raise CommandError(f"model file {str(path)!r} does not exist.")
+    with open(path, "rb") as f:
+        kind = describe_file(f.read(9))
+    if kind is None:
+        try:
+            return load_spotter(path)
+        except (OSError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+    if not allow_pickle:
+        raise CommandError(
+            f"model file {str(path)!r} is {kind}, not a model saved by "
+            f"'sk-spotting fit' or save_spotter. Loading a pickle runs any code "
+            f"it holds; if you made this file or trust its source, pass "
+            f"--allow-pickle."
+        )
+    echo(
+        f"warning: loading the pickle {str(path)!r} (--allow-pickle): it can run "
+        f"any code it holds.",
+        file=sys.stderr,
+    )
+    import joblib
+
     try:
         model = joblib.load(path)
     except Exception as exc:  # unpickling can raise nearly anything
@@ -420,6 +458,163 @@ def load_model(path):
             f"{type(model).__name__})."
         )
     return model
+
+
+def check_output(path, *, option, kind, overwrite):
+    """Refuse to replace anything at ``path`` unless ``--overwrite`` is given.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An output of the command.
+    option : str
+        Its option, for messages (``"--out"``).
+    kind : {"file", "folder"}
+        What the command writes there.
+    overwrite : bool
+        ``--overwrite``: an existing file, or a non-empty folder, is replaced.
+
+    Raises
+    ------
+    UsageError
+        If ``path`` is of the other kind, or exists (a folder: holds files)
+        without ``overwrite``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sk_spotting.cli._common import check_output
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     check_output(tmp, option="--out", kind="folder", overwrite=False)
+    >>> check_output(".", option="--out", kind="file", overwrite=True)
+    Traceback (most recent call last):
+    ...
+    sk_spotting.cli._common.UsageError: --out '.' is a folder; give a file name.
+    """
+    path = Path(path)
+    if not (path.exists() or path.is_symlink()):
+        return
+    if kind == "file":
+        if path.is_dir():
+            raise UsageError(f"{option} {str(path)!r} is a folder; give a file name.")
+        if not overwrite:
+            raise UsageError(
+                f"{option} {str(path)!r} exists; pass --overwrite to replace it."
+            )
+        return
+    if not path.is_dir():
+        raise UsageError(f"{option} {str(path)!r} is a file, not a folder.")
+    if not overwrite and any(path.iterdir()):
+        raise UsageError(
+            f"{option} {str(path)!r} is a folder that is not empty; pass "
+            f"--overwrite to replace it whole."
+        )
+
+
+def _resolved(path):
+    return Path(os.path.abspath(path)).resolve()
+
+
+def check_not_input(path, inputs, *, option):
+    """Refuse an output that is, or would hold, one of the command's inputs.
+
+    This holds even with ``--overwrite``: a command never destroys what it
+    reads (a model, a labels file, a results folder, a config file).
+
+    Parameters
+    ----------
+    path : str or path-like
+        An output file or folder.
+    inputs : iterable of tuple of (path-like, str)
+        Each input path (a file or a folder) and a description of it.
+    option : str
+        The output's option, for messages.
+
+    Raises
+    ------
+    UsageError
+        If ``path`` is an input (the same file, also through a link) or a
+        folder that holds one.
+
+    Examples
+    --------
+    >>> from sk_spotting.cli._common import check_not_input
+    >>> check_not_input("m.safetensors", [("m.safetensors", "the model")],
+    ...                 option="--zip")
+    Traceback (most recent call last):
+    ...
+    sk_spotting.cli._common.UsageError: --zip 'm.safetensors' is the model, an input of this command; choose another path.
+    """  # noqa: E501
+    out = _resolved(path)
+    for source, description in inputs:
+        if source is None:
+            continue
+        source = _resolved(source)
+        same = out == source or (
+            out.exists() and source.exists() and os.path.samefile(out, source)
+        )
+        if same:
+            raise UsageError(
+                f"{option} {str(path)!r} is {description}, an input of this "
+                f"command; choose another path."
+            )
+        if source.is_relative_to(out):
+            raise UsageError(
+                f"{option} {str(path)!r} holds {description} "
+                f"({str(source)!r}), an input of this command; choose another "
+                f"path."
+            )
+
+
+def data_inputs(meta):
+    """The feature and labels files of the videos of ``meta``, as inputs.
+
+    Parameters
+    ----------
+    meta : pandas.DataFrame
+        From :func:`load_data`: ``game``, ``half`` and ``features_path``.
+
+    Returns
+    -------
+    inputs : list of tuple of (pathlib.Path, str)
+        For :func:`check_not_input`.
+    """
+    from ..datasets._soccernet import LABELS_FILE
+
+    inputs = []
+    for game, half, features in zip(meta["game"], meta["half"], meta["features_path"]):
+        inputs.append((Path(features), f"a feature file of game {game!r}"))
+        if half == 1:
+            labels = Path(features).parent / LABELS_FILE
+            inputs.append((labels, f"the labels file of game {game!r}"))
+    return inputs
+
+
+def video_names(meta):
+    """``game '<league/season/game>', half <h>`` for each video of ``meta``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sk_spotting.cli._common import video_names
+    >>> video_names(pd.DataFrame({"game": ["a/b/c"], "half": [2]}))
+    ["game 'a/b/c', half 2"]
+    """
+    return [
+        f"game {game!r}, half {half}" for game, half in zip(meta["game"], meta["half"])
+    ]
+
+
+def plural(n, word):
+    """``"1 game"``, ``"2 games"``.
+
+    Examples
+    --------
+    >>> from sk_spotting.cli._common import plural
+    >>> plural(1, "game"), plural(3, "video")
+    ('1 game', '3 videos')
+    """
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def load_data(root, *, split=None, features, frame_rate, classes=None):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._common import atomic_dump, echo
+from ._common import echo
 
 #: The demo's configuration: data sizes and estimator parameters.  Sized to
 #: finish within 5 minutes on 2 CPU cores (``make demo``).  SAM and mixup are
@@ -222,7 +222,7 @@ def run_demo(out, config, *, verbose=1):
     scores : dict
         Loose and tight average-mAP with and without displacement.
     """
-    from .. import DenseAnchorSpotter
+    from .. import DenseAnchorSpotter, save_spotter
     from ..datasets import SOCCERNET_V2_CLASSES, write_soccernet_predictions
     from ._report import write_report
 
@@ -249,8 +249,8 @@ def run_demo(out, config, *, verbose=1):
     )
     echo(f"{clock} training {model!r}")
     model.fit(*train, X_valid=valid[0], y_valid=valid[1])
-    atomic_dump(model, out / "model.joblib")
-    echo(f"{clock} trained; model saved to {str(out / 'model.joblib')!r}")
+    path = save_spotter(model, out / "model.safetensors")
+    echo(f"{clock} trained; model saved to {str(path)!r}")
 
     predictions = _decode(model, model.predict_scores(X_test))
     summary, per_class, results = _score_table(y_test, predictions, classes)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from ._common import default_classes, echo, load_data, parse_tolerances
+from ._common import default_classes, echo, load_data, parse_tolerances, plural
 from ._fit import add_data_arguments
 
 DESCRIPTION = """\
@@ -185,6 +185,6 @@ def run(args):
         echo(json.dumps(evaluation_to_dict(result, n_videos=len(y_true)), indent=2))
     else:
         name = args.tolerances if isinstance(args.tolerances, str) else "custom"
-        echo(f"{len(y_true)} videos scored")
+        echo(f"{plural(len(y_true), 'video')} scored")
         echo(format_evaluation(result, y_true, name))
     return 0

@@ -8,19 +8,28 @@ import time
 from pathlib import Path
 
 from ._common import (
+    PICKLE_SUFFIXES,
+    CommandError,
     UsageError,
-    atomic_dump,
     build_estimator,
+    check_not_input,
+    check_output,
+    data_inputs,
     default_classes,
     echo,
     estimator_parameters_epilog,
     load_data,
+    plural,
+    video_names,
 )
 
 DESCRIPTION = """\
 Train a DenseAnchorSpotter (confidence network, then displacement network) on
 the games under DATA_ROOT (<league>/<season>/<game>/{1,2}_<features>.npy and
-Labels-v2.json) and save it with joblib.
+Labels-v2.json) and save it to --out in sk_spotting's safe model format (a
+safetensors file, read by 'sk-spotting predict' and sk_spotting.load_spotter;
+loading it runs no code).  An existing --out is replaced only with --overwrite,
+and never when it is an input of the command.
 
 Parameters come from, in order: the command's defaults (verbose=1), a JSON
 object given with --config, then each --set KEY=VALUE.  Every key is checked
@@ -48,9 +57,15 @@ def add_parser(subparsers, parents):
     )
     parser.add_argument("data_root", metavar="DATA_ROOT", help="training data root")
     parser.add_argument(
-        "--out", required=True, metavar="MODEL", help="model file to write (joblib)"
+        "--out",
+        required=True,
+        metavar="MODEL",
+        help="model file to write, e.g. model.safetensors (safe format)",
     )
     add_estimator_arguments(parser)
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out file"
+    )
     parser.add_argument(
         "--checkpoint-dir",
         metavar="DIR",
@@ -95,7 +110,50 @@ def add_data_arguments(
 
 def _summary(X, meta):
     hours = sum(x.shape[0] for x in X) / 3600
-    return f"{meta['game'].nunique()} games, {len(X)} videos", hours
+    return f"{plural(meta['game'].nunique(), 'game')}, {plural(len(X), 'video')}", hours
+
+
+def schedule(interval, epochs):
+    """When something done every ``interval`` epochs (and at the last) happens.
+
+    Validation scores and checkpoints follow this rule.
+
+    Examples
+    --------
+    >>> from sk_spotting.cli._fit import schedule
+    >>> schedule(1, 5), schedule(10, 40), schedule(10, 25)
+    ('after every epoch', 'every 10 epochs', 'every 10 epochs and after the last')
+    >>> schedule(10, 2)
+    'after the last epoch only (validation_interval=10, epochs=2)'
+    """
+    if interval == 1 or epochs == 1:
+        return "after every epoch"
+    if interval >= epochs:
+        return (
+            f"after the last epoch only (validation_interval={interval}, "
+            f"epochs={epochs})"
+        )
+    if epochs % interval:
+        return f"every {interval} epochs and after the last"
+    return f"every {interval} epochs"
+
+
+def _check_data(data, estimator, *, what, classes=None, n_features=None):
+    """Check videos and labels with errors naming the game folder and half."""
+    from ..data import check_videos_and_events
+
+    X, y, meta = data
+    try:
+        check_videos_and_events(
+            X,
+            y,
+            frame_rate=estimator.frame_rate,
+            classes=classes,
+            n_features=n_features,
+            names=video_names(meta),
+        )
+    except (TypeError, ValueError) as exc:
+        raise CommandError(f"{what}: {exc}") from None
 
 
 def _checkpoint_dir(args, estimator, explicit):
@@ -204,6 +262,17 @@ def estimator_and_data(args):
         classes = default_classes(train[1], valid[1] if valid else [])
         if classes is not None:  # all 17 SoccerNet-v2 classes, even unseen ones
             estimator.set_params(classes=classes)
+    classes = None if estimator.classes is None else [str(c) for c in estimator.classes]
+    _check_data(train, estimator, what="training data", classes=classes)
+    if valid is not None:
+        seen = classes or sorted({label for t in train[1] for label in t["label"]})
+        _check_data(
+            valid,
+            estimator,
+            what="validation data",
+            classes=seen,
+            n_features=train[0][0].shape[1],
+        )
     what, hours = _summary(train[0], train[2])
     echo(
         f"training on {what} ({hours:.1f} h of features, "
@@ -211,35 +280,92 @@ def estimator_and_data(args):
     )
     if valid is not None:
         what, _ = _summary(valid[0], valid[2])
-        echo(f"validating on {what} every {estimator.validation_interval} epochs")
+        when = schedule(estimator.validation_interval, estimator.epochs)
+        echo(f"validating on {what} {when}")
     return estimator, explicit, train, valid
+
+
+def _check_model_path(args):
+    out = Path(args.out)
+    if out.suffix.lower() in PICKLE_SUFFIXES:
+        raise UsageError(
+            f"--out {args.out!r}: fit writes the safe model format, not a "
+            f"pickle; name the file e.g. {str(out.with_suffix('.safetensors'))!r}."
+        )
+    check_output(out, option="--out", kind="file", overwrite=args.overwrite)
+
+
+def _checkpoint_state(folder):
+    try:
+        return {p.name: p.stat().st_mtime_ns for p in Path(folder).glob("*.pt")}
+    except OSError:
+        return {}
+
+
+def _interrupt_message(checkpoints, before, *, resume, first):
+    """What to tell after Ctrl-C: only what is true of the checkpoint folder."""
+
+    def message():
+        now = _checkpoint_state(checkpoints)
+        if now and (resume or now != before):
+            return (
+                f"Checkpoints are in {str(checkpoints)!r}; run the same command "
+                f"with --resume to continue."
+            )
+        if now:
+            return (
+                f"No checkpoint of this run was written yet (the first comes "
+                f"{first}); {str(checkpoints)!r} holds those of an earlier fit."
+            )
+        return (
+            f"No checkpoint was written yet (the first comes {first}); run the "
+            f"same command to start again."
+        )
+
+    return message
 
 
 def run(args):
     """Train and save; returns the exit code."""
-    estimator, explicit, (X, y, _), valid = estimator_and_data(args)
+    from .. import save_spotter
+
+    _check_model_path(args)
+    estimator, explicit, (X, y, meta), valid = estimator_and_data(args)
     X_valid, y_valid = (valid[0], valid[1]) if valid else (None, None)
     checkpoints = _checkpoint_dir(args, estimator, explicit)
+    inputs = data_inputs(meta) + (data_inputs(valid[2]) if valid else [])
+    inputs += [
+        (args.config, "the --config file"),
+        (checkpoints, "the checkpoint folder"),
+    ]
+    check_not_input(args.out, inputs, option="--out")
+    if Path(args.out).resolve().is_relative_to(checkpoints.resolve()):
+        raise UsageError(
+            f"--out {args.out!r} is inside the checkpoint folder "
+            f"{str(checkpoints)!r}, which fit rewrites; choose another path."
+        )
     estimator.set_params(checkpoint_dir=str(checkpoints))
-    existing = sorted(p.name for p in checkpoints.glob("*.pt"))
-    if args.resume and not existing:
+    before = _checkpoint_state(checkpoints)
+    if args.resume and not before:
         echo(
             f"no checkpoint in {str(checkpoints)!r}: starting from scratch",
             file=sys.stderr,
         )
-    elif existing and not args.resume:
+    elif before and not args.resume:
         echo(
             f"note: starting afresh; the checkpoints in {str(checkpoints)!r} "
             f"will be replaced (--resume continues them)",
             file=sys.stderr,
         )
-    args.interrupt_message = (
-        f"Checkpoints are in {str(checkpoints)!r}; run the same command with "
-        f"--resume to continue."
+    when = schedule(estimator.validation_interval, estimator.epochs)
+    echo(f"checkpoints: {str(checkpoints)!r}, saved {when}")
+    first = f"after epoch {min(estimator.validation_interval, estimator.epochs)}"
+    args.interrupt_message = _interrupt_message(
+        checkpoints, before, resume=args.resume, first=first
     )
     start = time.perf_counter()
     estimator.fit(X, y, X_valid=X_valid, y_valid=y_valid, resume=args.resume)
-    path = atomic_dump(estimator, args.out)
+    path = save_spotter(estimator, args.out)
     epochs = [f"confidence {len(estimator.confidence_net_.history)}"]
     if estimator.displacement_net_ is not None:
         epochs.append(f"displacement {len(estimator.displacement_net_.history)}")

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from pathlib import Path
 
-from ._common import echo, load_data, load_model
+from ._common import (
+    CommandError,
+    UsageError,
+    check_not_input,
+    check_output,
+    data_inputs,
+    echo,
+    load_data,
+    load_model,
+    plural,
+    video_names,
+)
 from ._fit import add_data_arguments
 
 DESCRIPTION = """\
@@ -13,6 +25,15 @@ Spot actions in the games under DATA_ROOT with a model saved by
 'sk-spotting fit' and write one results_spotting.json per game, in the format
 of the official SoccerNet evaluator, under --out (and a submission zip with
 --zip).  The frame rate is the model's.
+
+The results folder is written as a set: into a temporary folder beside it,
+then moved into place, so an interrupted run never leaves a folder that mixes
+two models.  An existing non-empty --out folder or --zip file is replaced only
+with --overwrite, and never when it is an input (the model, the data).
+
+MODEL is a file from 'sk-spotting fit' (sk_spotting.save_spotter).  A pickle
+(.joblib) runs any code it holds when loaded: it is refused unless
+--allow-pickle is given, for files you made or trust.
 """
 
 
@@ -31,6 +52,16 @@ def add_parser(subparsers, parents):
         "--out", required=True, metavar="DIR", help="results folder to write"
     )
     parser.add_argument("--zip", metavar="ZIP", help="also write this submission zip")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out folder (whole) or --zip file",
+    )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also load a joblib pickle as MODEL (it can run code: trusted files only)",
+    )
     add_data_arguments(parser, split_help="official split to predict", frame_rate=False)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -61,11 +92,29 @@ def predict_videos(model, X, *, progress=True):
     ]
 
 
+def _check_outputs(args, inputs):
+    check_not_input(args.out, inputs, option="--out")
+    if args.zip is None:
+        return
+    check_not_input(args.zip, inputs, option="--zip")
+    out, zip_path = Path(args.out).resolve(), Path(args.zip).resolve()
+    if zip_path.is_relative_to(out):
+        raise UsageError(
+            f"--zip {args.zip!r} is inside the --out folder {args.out!r}, which is "
+            f"replaced whole; choose a path outside it."
+        )
+
+
 def run(args):
     """Predict and write; returns the exit code."""
+    from .._files import atomic_folder
+    from ..data import check_videos
     from ..datasets import write_soccernet_predictions
 
-    model = load_model(args.model)
+    check_output(args.out, option="--out", kind="folder", overwrite=args.overwrite)
+    if args.zip is not None:
+        check_output(args.zip, option="--zip", kind="file", overwrite=args.overwrite)
+    model = load_model(args.model, allow_pickle=args.allow_pickle)
     with warnings.catch_warnings():
         # Labels are not needed here: games without them are fine.
         warnings.filterwarnings(
@@ -77,11 +126,19 @@ def run(args):
             features=args.features,
             frame_rate=model.frame_rate,
         )
+    _check_outputs(args, [(args.model, "the model")] + data_inputs(meta))
+    try:
+        check_videos(X, n_features=model.n_features_in_, names=video_names(meta))
+    except (TypeError, ValueError) as exc:
+        message = str(exc).replace("as seen during fit", f"by the model {args.model!r}")
+        raise CommandError(message) from None
     y_pred = predict_videos(model, X, progress=not args.quiet)
-    paths = write_soccernet_predictions(y_pred, meta, args.out, zip_path=args.zip)
+    with atomic_folder(args.out) as folder:
+        paths = write_soccernet_predictions(y_pred, meta, folder, zip_path=args.zip)
     n_events = sum(len(table) for table in y_pred)
     echo(
-        f"wrote {len(paths)} results_spotting.json files ({n_events} detections) "
+        f"wrote {plural(len(paths), 'results_spotting.json file')} "
+        f"({plural(n_events, 'detection')}) "
         f"under {args.out!r}" + (f" and {args.zip!r}" if args.zip else "")
     )
     return 0

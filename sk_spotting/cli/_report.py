@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._common import echo
+from ._common import check_not_input, check_output, data_inputs, echo, plural
 from ._evaluate import load_truth_and_predictions
 from ._fit import add_data_arguments
 
@@ -19,7 +19,9 @@ Draw the visual report of results_spotting.json files against the labels under
 DATA_ROOT: mAP against tolerance (1-60 s), per-class AP for the loose and tight
 average-mAP, a timeline of ground truth against detections for the first
 videos, and a histogram of the time errors of matched detections.  Writes the
-PNG files and index.html (images embedded, a single file to share) into --out.
+PNG files and index.html (images embedded, a single file to share) into --out,
+as a set (a temporary folder moved into place).  An existing non-empty --out
+folder is replaced only with --overwrite, and never when it holds an input.
 """
 
 CURVE_TOLERANCES = tuple(float(t) for t in range(1, 61))
@@ -48,6 +50,11 @@ def add_parser(subparsers, parents):
         help="timelines of the first N videos (default: %(default)s)",
     )
     parser.add_argument("--title", default="Action spotting report", help="page title")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out folder (whole)",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -249,16 +256,25 @@ def _html_page(title, results, main, files, y_true):
 
 def run(args):
     """Write the report; returns the exit code."""
+    from .._files import atomic_folder
+
+    check_output(args.out, option="--out", kind="folder", overwrite=args.overwrite)
     y_true, y_pred, meta, classes = load_truth_and_predictions(args)
-    files = write_report(
-        args.out,
-        y_true,
-        {"predictions": y_pred},
-        meta=meta,
-        classes=classes,
-        frame_rate=args.frame_rate or 2.0,
-        max_videos=args.max_videos,
-        title=args.title,
+    inputs = data_inputs(meta) + [(args.results, "the results")]
+    check_not_input(args.out, inputs, option="--out")
+    with atomic_folder(args.out) as folder:
+        files = write_report(
+            folder,
+            y_true,
+            {"predictions": y_pred},
+            meta=meta,
+            classes=classes,
+            frame_rate=args.frame_rate or 2.0,
+            max_videos=args.max_videos,
+            title=args.title,
+        )
+    echo(
+        f"wrote {plural(len(files) - 1, 'figure')} and "
+        f"{str(Path(args.out) / files['html'].name)!r}"
     )
-    echo(f"wrote {len(files) - 1} figures and {str(files['html'])!r}")
     return 0

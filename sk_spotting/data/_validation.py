@@ -13,7 +13,9 @@ names the video index and the field at fault; nothing is silently dropped.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -125,7 +127,7 @@ def _check_finite(video, index, name):
             )
 
 
-def check_videos(X, *, n_features=None, min_frames=1, name="X"):
+def check_videos(X, *, n_features=None, min_frames=1, name="X", names=None):
     """Validate a list of per-video feature arrays.
 
     Parameters
@@ -141,6 +143,9 @@ def check_videos(X, *, n_features=None, min_frames=1, name="X"):
         Minimum number of frames of each video.
     name : str, default="X"
         Name used in error messages.
+    names : sequence of str, default=None
+        A name for each video, used in error messages instead of
+        ``X[i] (video i)`` (the command line passes ``game '...', half 1``).
 
     Returns
     -------
@@ -163,7 +168,16 @@ def check_videos(X, *, n_features=None, min_frames=1, name="X"):
     >>> videos = check_videos([np.zeros((10, 3)), np.ones((7, 3))])
     >>> [v.shape for v in videos]
     [(10, 3), (7, 3)]
+    >>> check_videos([np.zeros((10, 3)), np.ones((7, 2))], names=["a", "b"])
+    Traceback (most recent call last):
+    ...
+    ValueError: b has 2 features, expected 3 as a.
     """
+    if names is not None:
+        with _named_videos(name, names):
+            return check_videos(
+                X, n_features=n_features, min_frames=min_frames, name=name
+            )
     items = _check_list(X, name)
     videos = []
     expected = n_features
@@ -271,6 +285,7 @@ def check_events(
     classes=None,
     require_confidence=False,
     name="y",
+    names=None,
 ):
     """Validate a list of per-video event tables.
 
@@ -291,6 +306,9 @@ def check_events(
         Require a finite numeric ``confidence`` column (predictions).
     name : str, default="y"
         Name used in error messages.
+    names : sequence of str, default=None
+        A name for each video, used in error messages instead of
+        ``y[i] (video i)``.
 
     Returns
     -------
@@ -307,6 +325,16 @@ def check_events(
        time label
     0   1.5  Goal
     """
+    if names is not None:
+        with _named_videos(name, names):
+            return check_events(
+                y,
+                n_videos=n_videos,
+                durations=durations,
+                classes=classes,
+                require_confidence=require_confidence,
+                name=name,
+            )
     items = _check_list(y, name, allow_empty=n_videos == 0)
     if n_videos is not None and len(items) != n_videos:
         raise ValueError(
@@ -351,7 +379,7 @@ def check_events(
 
 
 def check_videos_and_events(
-    X, y, *, frame_rate, classes=None, n_features=None, min_frames=1
+    X, y, *, frame_rate, classes=None, n_features=None, min_frames=1, names=None
 ):
     """Validate videos and their event tables together.
 
@@ -373,6 +401,9 @@ def check_videos_and_events(
         Required number of features, if known.
     min_frames : int, default=1
         Minimum number of frames per video.
+    names : sequence of str, default=None
+        A name for each video, used in error messages instead of
+        ``X[i] (video i)`` and ``y[i] (video i)``.
 
     Returns
     -------
@@ -391,7 +422,29 @@ def check_videos_and_events(
     ValueError: y[0] (video 0): column 'time' has 12.0 s at row 0, beyond the end of the video (10.0 s).
     """  # noqa: E501
     frame_rate = check_frame_rate(frame_rate)
-    videos = check_videos(X, n_features=n_features, min_frames=min_frames)
+    videos = check_videos(X, n_features=n_features, min_frames=min_frames, names=names)
     durations = [v.shape[0] / frame_rate for v in videos]
-    events = check_events(y, n_videos=len(videos), durations=durations, classes=classes)
+    events = check_events(
+        y, n_videos=len(videos), durations=durations, classes=classes, names=names
+    )
     return videos, events
+
+
+@contextlib.contextmanager
+def _named_videos(name, names):
+    """Name video ``i`` as ``names[i]`` in the errors raised inside.
+
+    The checks above write ``{name}[i] (video i)``; this rewrites that text
+    only, so that every message keeps its wording.
+    """
+    names = [str(n) for n in names]
+    pattern = re.compile(rf"{re.escape(name)}\[(\d+)\] \(video \d+\)")
+
+    def rename(match):
+        i = int(match.group(1))
+        return names[i] if i < len(names) else match.group(0)
+
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(pattern.sub(rename, str(exc))) from None

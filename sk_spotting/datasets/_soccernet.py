@@ -215,7 +215,7 @@ def _load_half(path, game, frame_rate):
             f"array: {exc}"
         ) from None
     try:
-        (video,) = check_videos([video], name="features")
+        (video,) = check_videos([video], name="features", names=["the array"])
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"Game {game!r}, feature file {str(path)!r}: {exc}") from None
     return video
@@ -312,7 +312,7 @@ def _read_labels(path, game, classes):
         else:
             table = _empty_events()
         try:
-            (table,) = check_events([table], name=f"labels of half {half}")
+            (table,) = check_events([table], names=[f"half {half}"])
         except (TypeError, ValueError) as exc:
             raise type(exc)(
                 f"Game {game!r}, labels file {str(path)!r}: {exc}"
@@ -748,5 +748,9 @@ def read_soccernet_predictions(path, meta):
         )
         tables.append(table)
     return check_events(
-        tables, n_videos=len(games), require_confidence=True, name="predictions"
+        tables,
+        n_videos=len(games),
+        require_confidence=True,
+        name="predictions",
+        names=[f"game {game!r}, half {half}" for game, half in zip(games, halves)],
     )

@@ -8,7 +8,11 @@ progress bar.
 from __future__ import annotations
 
 import math
+import os
+import pickle
+import re
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 from skorch.history import History
@@ -206,6 +210,22 @@ class KeepBestWeights(Callback):
         self._best_state = state["best_state"]
 
 
+def _plain(value):
+    """``value`` with numpy scalars as Python numbers, in lists, tuples and dicts.
+
+    A callback may record ``np.float64`` scores (in the history, in
+    :class:`KeepBestWeights`); ``weights_only`` loading accepts tensors and
+    plain Python values only.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def save_atomically(obj, path):
     """``torch.save`` to ``path`` through a temporary file beside it."""
     atomic_write(path, lambda stream: torch.save(obj, stream))
@@ -258,8 +278,8 @@ class TrainingCheckpoint(Callback):
             "complete": complete,
             "module": net.module_.state_dict(),
             "optimizer": net.optimizer_.state_dict(),
-            "history": net.history.to_list(),
-            "callbacks": callbacks,
+            "history": _plain(net.history.to_list()),
+            "callbacks": _plain(callbacks),
             "rng": torch.get_rng_state(),
             "cuda_rng": (
                 torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -269,8 +289,28 @@ class TrainingCheckpoint(Callback):
 
     @staticmethod
     def load(path):
-        """Read a checkpoint file (on the CPU)."""
-        return torch.load(path, map_location="cpu", weights_only=False)
+        """Read a checkpoint file (on the CPU), running no code from it.
+
+        ``torch.load(weights_only=True)`` accepts only tensors and plain
+        containers and values; a file holding anything else (a planted
+        pickle) is refused with a ValueError before any of it runs.
+        """
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+            if found:
+                raise ValueError(
+                    f"checkpoint {os.fspath(path)!r} refers to {found.group(1)}, "
+                    f"not a tensor or a plain value, and is not loaded (it could "
+                    f"run code); remove it to start afresh."
+                ) from None
+        except Exception:  # a damaged file can raise nearly anything
+            pass
+        raise ValueError(
+            f"checkpoint {os.fspath(path)!r} is not a readable checkpoint; remove "
+            f"it to start afresh."
+        )
 
     @staticmethod
     def restore(net, state):

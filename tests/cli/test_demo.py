@@ -33,7 +33,7 @@ def test_quick_demo_writes_everything(tmp_path, capsys):
     assert all(0.0 <= v <= 1.0 for v in scores.values())
     assert (out / "map_vs_tolerance.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "report" / "index.html").is_file()
-    assert (out / "model.joblib").is_file()
+    assert (out / "model.safetensors").is_file()
     games = [p.parent for p in (out / "results").rglob("results_spotting.json")]
     assert len(games) == QUICK_CONFIG["n_test_games"]
     with zipfile.ZipFile(out / "submission.zip") as zf:

@@ -30,11 +30,11 @@ def _error_line(capsys):
     ],
 )
 def test_bad_parameters_are_usage_errors(roots, tmp_path, capsys, extra, needle):
-    args = ["fit", str(roots / "train"), "--out", str(tmp_path / "m.joblib")]
+    args = ["fit", str(roots / "train"), "--out", str(tmp_path / "m.safetensors")]
     assert main(args + extra) == 2
     line = _error_line(capsys)
     assert line.startswith("sk-spotting fit: error:") and needle in line
-    assert not (tmp_path / "m.joblib").exists()
+    assert not (tmp_path / "m.safetensors").exists()
 
 
 def test_config_file_then_set(tmp_path):
@@ -55,7 +55,7 @@ def test_bad_config_file(roots, tmp_path, capsys, content, needle):
     config = tmp_path / "params.json"
     if content is not None:
         config.write_text(content)
-    args = ["fit", str(roots / "train"), "--out", str(tmp_path / "m.joblib")]
+    args = ["fit", str(roots / "train"), "--out", str(tmp_path / "m.safetensors")]
     assert main(args + ["--config", str(config)]) == 2
     assert needle in _error_line(capsys)
 
@@ -93,9 +93,13 @@ def test_not_a_model(tmp_path, capsys):
     import joblib
 
     joblib.dump({"not": "a model"}, tmp_path / "m.joblib")
-    code = main(["predict", str(tmp_path / "m.joblib"), str(tmp_path), "--out", "x"])
-    assert code == 1
-    assert "does not hold a fitted spotter" in _error_line(capsys)
+    args = ["predict", str(tmp_path / "m.joblib"), str(tmp_path), "--out", "x"]
+    assert main(args) == 1
+    assert "is a pickle" in _error_line(capsys)
+    assert main([*args, "--allow-pickle"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "can run any code" in err[0]
+    assert "does not hold a fitted spotter" in err[1]
 
 
 def test_usage_and_version(capsys):

@@ -4,10 +4,10 @@ import json
 import subprocess
 import zipfile
 
-import joblib
 import numpy as np
 import pytest
 
+from sk_spotting import load_spotter
 from sk_spotting.cli import main
 from sk_spotting.datasets import (
     SOCCERNET_V2_CLASSES,
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 @pytest.fixture(scope="module")
 def model_path(roots, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    path = tmp_path_factory.mktemp("model") / "model.safetensors"
     code = main(
         [
             "fit",
@@ -69,7 +69,7 @@ def _truth_and_predictions(roots, results_path):
 
 
 def test_fit_saves_a_fitted_model_and_checkpoints(model_path):
-    model = joblib.load(model_path)
+    model = load_spotter(model_path)
     assert list(model.classes_) == list(SOCCERNET_V2_CLASSES)
     assert model.epochs == TINY["epochs"] and model.n_features_in_ == 8
     assert len(model.confidence_net_.history) == TINY["epochs"]
@@ -93,7 +93,7 @@ def test_predict_writes_one_file_per_game_and_the_zip(roots, model_path, results
     assert files == [f"{g}/results_spotting.json" for g in games]
     with zipfile.ZipFile(zip_path) as zf:
         assert sorted(zf.namelist()) == files
-    expected = joblib.load(model_path).predict(X)
+    expected = load_spotter(model_path).predict(X)
     for table, direct in zip(y_pred, expected):
         assert len(table) == len(direct) > 0
         np.testing.assert_allclose(

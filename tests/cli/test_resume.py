@@ -4,10 +4,10 @@ import signal
 import subprocess
 import time
 
-import joblib
 import pytest
 import torch
 
+from sk_spotting import load_spotter
 from sk_spotting.cli import main
 
 from .conftest import tiny_set
@@ -26,7 +26,7 @@ def test_interrupted_fit_resumes_to_the_same_epochs(
     roots, tmp_path, console_script, signum
 ):
     script, env = console_script
-    model = tmp_path / "model.joblib"
+    model = tmp_path / "model.safetensors"
     checkpoints = tmp_path / "checkpoints"
     args = [
         "fit",
@@ -60,10 +60,10 @@ def test_interrupted_fit_resumes_to_the_same_epochs(
     assert process.returncode == 130, err
     assert "interrupted" in err and "--resume" in err
     assert not model.exists()
-    saved = torch.load(checkpoints / "confidence.pt", weights_only=False)
+    saved = torch.load(checkpoints / "confidence.pt", weights_only=True)
     assert not saved["complete"] and 1 <= len(saved["history"]) < EPOCHS
 
     assert main([*args, "--resume"]) == 0
-    fitted = joblib.load(model)
+    fitted = load_spotter(model)
     assert len(fitted.confidence_net_.history) == EPOCHS
     assert len(fitted.displacement_net_.history) == EPOCHS

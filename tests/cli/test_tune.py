@@ -61,7 +61,7 @@ def test_tune_writes_best_params_trials_and_model(roots, tmp_path, capsys):
                 "fit",
                 str(roots / "train"),
                 "--out",
-                str(tmp_path / "m.joblib"),
+                str(tmp_path / "m.safetensors"),
                 "--config",
                 str(out / "best_params.json"),
                 "--quiet",
