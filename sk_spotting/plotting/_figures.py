@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.transforms import ScaledTranslation
 
 from ..data import check_events
 from ..metrics import LOOSE_TOLERANCES, TIGHT_TOLERANCES
@@ -25,6 +26,8 @@ __all__ = [
 
 _TIGHT_COLOR = "#d62728"
 _LOOSE_COLOR = "#1f77b4"
+# Tick length and pad, tick labels, label pad and label at the default sizes.
+_LEGEND_DROP_POINTS = 36
 
 
 def _new_axes(ax, figsize):
@@ -32,6 +35,23 @@ def _new_axes(ax, figsize):
         return ax
     figure = Figure(figsize=figsize, layout="constrained")
     return figure.add_subplot()
+
+
+def _legend_below(ax, **kwargs):
+    """Legend centred under the x-axis label, where it cannot cover the data.
+
+    Anchored a fixed distance (in points) below the axes, past the tick labels
+    and the axis label; a constrained layout makes room for it.
+    """
+    below = ScaledTranslation(0, -_LEGEND_DROP_POINTS / 72, ax.figure.dpi_scale_trans)
+    return ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        bbox_transform=ax.transAxes + below,
+        fontsize="small",
+        frameon=False,
+        **kwargs,
+    )
 
 
 def _named(evaluations, default_name):
@@ -406,7 +426,7 @@ def plot_displacement_errors(
     >>> ax.get_xlabel()
     'detection time − action time (s)'
     """
-    ax = _new_axes(ax, (6.4, 3.6))
+    ax = _new_axes(ax, (6.4, 4.2))
     named = _named(y_pred, None) if isinstance(y_pred, Mapping) else {None: y_pred}
     half = float(tolerance) / 2
     n_bins = max(1, int(np.ceil(half / bin_width)))
@@ -433,7 +453,7 @@ def plot_displacement_errors(
     ax.set_xlabel("detection time − action time (s)")
     ax.set_ylabel("matched detections")
     ax.set_xlim(-half - bin_width, half + bin_width)
-    ax.legend(loc="upper right", fontsize="small")
+    _legend_below(ax)
     ax.grid(True, alpha=0.3)
     if title:
         ax.set_title(title)

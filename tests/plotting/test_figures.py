@@ -133,3 +133,39 @@ def test_displacement_errors_histogram(events):
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels[0].startswith("a: 3 matches") and labels[1].startswith("b: 3")
     assert ax.get_xlim() == (-5.5, 5.5)
+
+
+def _peaked_errors(n_sets):
+    """Many matches with errors peaked at 0 (the demo's case: tall central bars)."""
+    rng = np.random.default_rng(0)
+    times = np.sort(rng.uniform(0, 2700, 300))
+    y_true = [pd.DataFrame({"time": times, "label": "Goal"})]
+    sets = {
+        f"set {i}": [
+            pd.DataFrame(
+                {
+                    "time": times + rng.normal(0, 0.3 + i, len(times)),
+                    "label": "Goal",
+                    "confidence": rng.uniform(size=len(times)),
+                }
+            )
+        ]
+        for i in range(n_sets)
+    }
+    return y_true, sets if n_sets > 1 else sets["set 0"]
+
+
+@pytest.mark.parametrize("n_sets", [1, 2, 3])
+def test_displacement_errors_legend_covers_no_bar(n_sets):
+    ax = plot_displacement_errors(*_peaked_errors(n_sets), title="errors")
+    ax.figure.draw_without_rendering()  # runs the constrained layout
+    legend = ax.get_legend().get_window_extent()
+    assert len(ax.patches) == n_sets  # one outline per set of detections
+    for patch in ax.patches:
+        assert not legend.overlaps(patch.get_window_extent())
+    # nor the axis label, the tick labels or the title, and it is on the figure
+    for text in [ax.xaxis.label, ax.title, *ax.get_xticklabels()]:
+        if text.get_text():
+            assert not legend.overlaps(text.get_window_extent())
+    assert ax.figure.bbox.contains(legend.x0, legend.y0)
+    assert ax.figure.bbox.contains(legend.x1, legend.y1)
