@@ -6,7 +6,7 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from sk_spotting.metrics import average_map_score
+from sk_spotting.metrics import average_map_score, bootstrap_average_map
 from sk_spotting.plotting import (
     matched_time_errors,
     plot_displacement_errors,
@@ -93,6 +93,61 @@ def test_per_class_ap_bars(events):
     np.testing.assert_allclose(widths, expected)
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels[0].startswith("loose (mAP") and labels[1].startswith("tight (mAP")
+
+
+def test_per_class_ap_with_intervals(events):
+    y_true, y_pred = events
+    # four copies of the two videos: a resample can miss a class entirely
+    y_true, y_pred = y_true * 4, y_pred * 4
+    results = {t: _details(y_true, y_pred, t) for t in ("loose", "tight")}
+    intervals = {
+        t: bootstrap_average_map(
+            y_true, y_pred, tolerances=t, n_resamples=50, random_state=0
+        )
+        for t in ("loose", "tight")
+    }
+    ax = plot_per_class_ap(results, intervals=intervals, title="AP")
+    rows = [text.get_text() for text in ax.get_yticklabels()]
+    assert rows == ["average-mAP", "Foul", "Goal"]
+    widths = [bar.get_width() for bar in ax.patches]
+    np.testing.assert_allclose(
+        widths,
+        np.concatenate(
+            [
+                100 * np.r_[results[t].average_map, results[t].average_ap_per_class]
+                for t in ("loose", "tight")
+            ]
+        ),
+    )
+    # one error bar per bar, from the interval's low to its high
+    segments = np.concatenate(
+        [np.asarray(c.get_segments()) for c in ax.collections if c.get_segments()]
+    )
+    assert len(segments) == 6
+    for t, rows_of in zip(("loose", "tight"), (segments[:3], segments[3:])):
+        low = np.r_[intervals[t].low, intervals[t].per_class["low"]]
+        high = np.r_[intervals[t].high, intervals[t].per_class["high"]]
+        np.testing.assert_allclose(rows_of[:, 0, 0], 100 * low)
+        np.testing.assert_allclose(rows_of[:, 1, 0], 100 * high)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[0].startswith("loose (mAP") and "95% interval" in labels[0]
+    # the legend, under the axes, covers no bar
+    ax.figure.draw_without_rendering()
+    legend = ax.get_legend().get_window_extent()
+    assert not any(legend.overlaps(bar.get_window_extent()) for bar in ax.patches)
+
+
+def test_per_class_ap_intervals_must_match(events):
+    y_true, y_pred = events
+    results = {t: _details(y_true, y_pred, t) for t in ("loose", "tight")}
+    loose = bootstrap_average_map(y_true, y_pred, n_resamples=5, random_state=0)
+    with pytest.raises(ValueError, match=r"same names as evaluations"):
+        plot_per_class_ap(results, intervals={"loose": loose})
+    with pytest.raises(ValueError, match=r"intervals\['tight'\] has score"):
+        plot_per_class_ap(results, intervals={"loose": loose, "tight": loose})
+    # one evaluation, one interval
+    ax = plot_per_class_ap(results["loose"], intervals=loose)
+    assert ax.get_yticklabels()[0].get_text() == "average-mAP"
 
 
 def test_timeline_filters_low_confidences(events):
