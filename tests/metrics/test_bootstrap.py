@@ -131,6 +131,23 @@ def test_point_estimate_and_table_are_the_metric():
     assert np.array_equal(per_class[0], details.average_ap_per_class)
 
 
+def test_a_class_missing_from_a_resample_scores_ap_zero():
+    # "Card" happens in video 0 only: resamples without it give Card AP 0, as
+    # average_map_score gives a class without labels, and count it in the mean
+    y_true = [pd.DataFrame({"time": [10.0, 20.0], "label": ["Goal", "Card"]})] + [
+        pd.DataFrame({"time": [10.0], "label": ["Goal"]})
+    ] * 3
+    y_pred = [
+        pd.DataFrame(
+            {"time": [10.0, 20.0], "label": ["Goal", "Card"], "confidence": 1.0}
+        )
+    ] + [pd.DataFrame({"time": [10.0], "label": ["Goal"], "confidence": 1.0})] * 3
+    result = bootstrap_average_map(y_true, y_pred, n_resamples=100, random_state=0)
+    assert result.per_class.loc["Card"].tolist() == [1.0, 0.0, 1.0]
+    assert result.per_class.loc["Goal"].tolist() == [1.0, 1.0, 1.0]
+    assert set(result.scores) == {0.5, 1.0}
+
+
 def test_random_state_makes_runs_identical():
     y_true, y_pred = several_trees(range(2))
     runs = [
