@@ -93,10 +93,13 @@ def _intervals(y_true, y_pred, meta, classes, n_resamples, confidence_level):
     """Loose and tight bootstrap intervals, or a sentence saying why none."""
     groups = game_groups(meta, len(y_true))
     n_groups = len(pd.unique(groups))
+    unit = "games" if meta is not None and "game" in meta.columns else "videos"
     if n_resamples == 0:
-        return {}, "No bootstrap intervals (--n-resamples 0)."
+        return {}, "No bootstrap intervals (0 resamples)."
     if n_groups < 2:
-        return {}, "One game only: no bootstrap interval (it needs at least 2 games)."
+        return {}, (
+            f"No bootstrap interval: it resamples {unit}, and there is only one."
+        )
     intervals = {
         name: bootstrap_intervals(
             y_true,
@@ -111,8 +114,8 @@ def _intervals(y_true, y_pred, meta, classes, n_resamples, confidence_level):
     }
     return intervals, (
         f"Error bars: {100 * confidence_level:g}% bootstrap percentile intervals, "
-        f"{n_resamples} resamples of the {n_groups} games (both halves of a game "
-        f"together)."
+        f"{n_resamples} resamples of the {n_groups} {unit}"
+        + (" (both halves of a game together)." if unit == "games" else ".")
     )
 
 

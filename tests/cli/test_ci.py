@@ -129,4 +129,5 @@ def test_report_shows_intervals(four_games, tmp_path):
     assert "loose 95% interval" in page and "tight low" in page
     assert main(args + ["--n-resamples", "0", "--max-videos", "1"]) == 0
     page = (out / "index.html").read_text()
-    assert "No bootstrap intervals" in page and "loose 95% interval" not in page
+    assert "No bootstrap intervals (0 resamples)" in page
+    assert "loose 95% interval" not in page
