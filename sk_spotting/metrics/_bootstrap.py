@@ -343,9 +343,11 @@ def bootstrap_average_map(
     # shared cores made small tables 50x slower (measured), so one thread.
     with threadpool_limits(limits=1, user_api="blas"):
         for weights in _weight_chunks(rng, n_groups, n_resamples, chunk_size):
-            average_map, average_ap_per_class = _resample_scores(tables, weights)
-            scores.append(average_map)
-            per_class.append(average_ap_per_class)
+            # few games repeat resamples (2 games: 3 distinct ones): score each once
+            distinct, inverse = np.unique(weights, axis=0, return_inverse=True)
+            average_map, average_ap_per_class = _resample_scores(tables, distinct)
+            scores.append(average_map[inverse.ravel()])
+            per_class.append(average_ap_per_class[inverse.ravel()])
     scores, per_class = np.concatenate(scores), np.concatenate(per_class)
     quantiles = [(1 - confidence_level) / 2, (1 + confidence_level) / 2]
     low, high = np.quantile(scores, quantiles)
