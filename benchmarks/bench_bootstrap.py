@@ -8,6 +8,10 @@ what ``average_map_score`` gives on the explicitly resampled lists, and prints
 the interval widths for test sets of fewer games drawn from the same process
 (the demo's test set is one game; ``bench_accuracy.py``'s is four).
 
+``--demo DIR`` (the output folder of ``sk-spotting demo``) adds the intervals
+of the demo's own test game (its two halves resampled) and of its fitted
+model on ``--new-games`` new games of the same generator.
+
 Run ``python benchmarks/bench_bootstrap.py`` (``--help`` for options).
 """
 
@@ -108,6 +112,58 @@ def widths(rng, game_counts, n_resamples, n_false_alarms):
         print(f"{n_games} | {2 * n_games} | " + " | ".join(parts))
 
 
+def show(name, y_true, y_pred, groups):
+    """Print the loose and tight intervals of one test set, and the CPU time."""
+    for tolerances in ("loose", "tight"):
+        start = time.process_time()
+        result = bootstrap_average_map(
+            y_true,
+            y_pred,
+            groups=groups,
+            random_state=0,
+            tolerances=tolerances,
+            classes=SOCCERNET_V2_CLASSES,
+        )
+        print(
+            f"{name} {tolerances}: {100 * result.score:.2f} [{100 * result.low:.2f}, "
+            f"{100 * result.high:.2f}] width {100 * (result.high - result.low):.2f}, "
+            f"{result.n_groups} groups, CPU {time.process_time() - start:.2f} s",
+            flush=True,
+        )
+
+
+def demo_intervals(demo_dir, n_games, game_counts):
+    """Intervals of the demo's test game and of its model on new games."""
+    import torch
+
+    from sk_spotting.cli._common import load_model
+    from sk_spotting.datasets import (
+        load_soccernet,
+        make_spotting_data,
+        read_soccernet_predictions,
+    )
+
+    torch.set_num_threads(1)
+    demo_dir = Path(demo_dir)
+    _, y_true, meta = load_soccernet(demo_dir / "data", features="synthetic")
+    y_pred = read_soccernet_predictions(demo_dir / "results", meta)
+    print("\n== the demo's test set and its model on new games (95 %)")
+    show("demo test game, halves resampled", y_true, y_pred, None)
+    model = load_model(demo_dir / "model.joblib")
+    X, y_true = make_spotting_data(
+        2 * n_games, n_features=model.n_features_in_, minutes=45.0, random_state=1234
+    )
+    start = time.perf_counter()
+    y_pred = model.predict(X)
+    print(f"predicted {2 * n_games} new halves in {time.perf_counter() - start:.0f} s")
+    games = np.arange(2 * n_games) // 2
+    for n in sorted(set(game_counts) | {n_games}):
+        if n <= n_games:
+            show(
+                f"first {n} new games", y_true[: 2 * n], y_pred[: 2 * n], games[: 2 * n]
+            )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-videos", type=int, default=200, help="halves")
@@ -123,7 +179,20 @@ def main(argv=None):
         help="game counts of the width table",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--demo", metavar="DIR", help="output of sk-spotting demo")
+    parser.add_argument("--new-games", type=int, default=100, help="with --demo")
+    parser.add_argument(
+        "--skip-synthetic", action="store_true", help="only the --demo part"
+    )
     args = parser.parse_args(argv)
+    if not args.skip_synthetic:
+        synthetic(args)
+    if args.demo:
+        demo_intervals(args.demo, args.new_games, [4, 10, 25])
+
+
+def synthetic(args):
+    """Timings and widths on the synthetic predictions of bench_metric.py."""
     rng = np.random.default_rng(args.seed)
     y_true = make_ground_truth(rng, args.n_videos, 110)
     games = np.arange(args.n_videos) // 2

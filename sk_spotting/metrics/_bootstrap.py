@@ -295,7 +295,8 @@ def bootstrap_average_map(
     vary more than the games at hand), so take them with care below about 20
     games.  Measured on the 2-core development box (benchmarks/RESULTS.md,
     ``python benchmarks/bench_bootstrap.py``): 1,000 resamples of 100 games
-    (200 halves, 17 classes) take a few seconds for the loose average-mAP.
+    (200 halves, 17 classes) take 2.9 s of CPU for the loose average-mAP and
+    1.3 s for the tight one, whatever the number of detections.
 
     Examples
     --------
