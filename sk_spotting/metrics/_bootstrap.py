@@ -293,7 +293,9 @@ def bootstrap_average_map(
 
     Percentile intervals from few games are too narrow (the resamples cannot
     vary more than the games at hand), so take them with care below about 20
-    games.  Measured on the 2-core development box (benchmarks/RESULTS.md,
+    games.  The resampled scores also run slightly above the test set's own
+    (the AP takes a maximum of precisions, which noisier resamples raise), so
+    the score can sit near the low end of its interval.  Measured on the 2-core development box (benchmarks/RESULTS.md,
     ``python benchmarks/bench_bootstrap.py``): 1,000 resamples of 100 games
     (200 halves, 17 classes) take 2.9 s of CPU for the loose average-mAP and
     1.3 s for the tight one, whatever the number of detections.
