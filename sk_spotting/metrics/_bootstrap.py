@@ -281,8 +281,9 @@ def bootstrap_average_map(
     Notes
     -----
     Resample ``k`` draws ``random_state.randint(n_groups, size=n_groups)``
-    (one RandomState for all, resamples in order) and holds each drawn
-    group's videos once per draw, in drawing order; its score equals
+    (one RandomState for all, resamples in order; groups numbered in order of
+    first appearance) and holds each drawn group's videos once per draw, in
+    drawing order; its score equals
     :func:`average_map_score` on those lists exactly (the counts the AP needs
     are sums over videos; see :mod:`sk_spotting.metrics._bootstrap`).
 
@@ -295,7 +296,9 @@ def bootstrap_average_map(
     vary more than the games at hand), so take them with care below about 20
     games.  The resampled scores also run slightly above the test set's own
     (the AP takes a maximum of precisions, which noisier resamples raise), so
-    the score can sit near the low end of its interval.  Measured on the 2-core development box (benchmarks/RESULTS.md,
+    the score can sit near the low end of its interval.
+
+    Measured on the 2-core development box (benchmarks/RESULTS.md,
     ``python benchmarks/bench_bootstrap.py``): 1,000 resamples of 100 games
     (200 halves, 17 classes) take 2.9 s of CPU for the loose average-mAP and
     1.3 s for the tight one, whatever the number of detections.
