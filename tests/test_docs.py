@@ -54,12 +54,14 @@ def _public_names():
 
 
 PUBLIC_NAMES = _public_names()
-# Classes and functions carry docstrings; constants (tuples, dicts) do not.
+# Classes, functions and callable objects (the scorers) carry docstrings;
+# constants (tuples, dicts) do not.
 DOCUMENTED_NAMES = [
     (package, name)
     for package, name in PUBLIC_NAMES
     if inspect.isclass(obj := getattr(importlib.import_module(package), name))
     or inspect.isroutine(obj)
+    or callable(obj)
 ]
 
 

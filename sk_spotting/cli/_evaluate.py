@@ -8,7 +8,14 @@ import json
 import numpy as np
 import pandas as pd
 
-from ._common import default_classes, echo, load_data, parse_tolerances, plural
+from ._common import (
+    UsageError,
+    default_classes,
+    echo,
+    load_data,
+    parse_tolerances,
+    plural,
+)
 from ._fit import add_data_arguments
 
 DESCRIPTION = """\
@@ -19,6 +26,10 @@ each tolerance and the AP of each class; --json prints all of it as JSON.
 
 Classes are the 17 SoccerNet-v2 classes when every label is one of them (as in
 the devkit, a class without labels counts with AP 0), else the labels seen.
+
+--ci adds bootstrap percentile intervals of the average-mAP and of each class's
+AP: the games are resampled with replacement (both halves of a game together),
+with a fixed seed so that the output repeats; it needs at least 2 games.
 """
 
 
@@ -47,8 +58,109 @@ def add_parser(subparsers, parents):
     parser.add_argument(
         "--json", action="store_true", help="print the full results as JSON"
     )
+    add_interval_arguments(parser)
+    parser.add_argument(
+        "--ci",
+        action="store_true",
+        help="add bootstrap confidence intervals over games",
+    )
     parser.set_defaults(run=run)
     return parser
+
+
+def _n_resamples(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _confidence_level(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = np.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+def add_interval_arguments(parser, *, default_resamples=1000, zero_help=""):
+    """Add ``--n-resamples`` and ``--confidence-level`` to ``parser``."""
+    parser.add_argument(
+        "--n-resamples",
+        type=_n_resamples,
+        default=default_resamples,
+        metavar="N",
+        help=f"bootstrap resamples of the games (default: %(default)s{zero_help})",
+    )
+    parser.add_argument(
+        "--confidence-level",
+        type=_confidence_level,
+        default=0.95,
+        metavar="C",
+        help="share of the resamples inside an interval (default: %(default)s)",
+    )
+
+
+def game_groups(meta, n_videos):
+    """Game of each video from ``meta`` (each video its own without it)."""
+    if meta is None or "game" not in meta.columns:
+        return np.arange(n_videos)
+    return meta["game"].to_numpy()
+
+
+def bootstrap_intervals(y_true, y_pred, groups, **options):
+    """:func:`~sk_spotting.metrics.bootstrap_average_map` seeded with 0, so
+    that the command's output repeats; ``options`` are its keywords."""
+    from ..metrics import bootstrap_average_map
+
+    return bootstrap_average_map(
+        y_true, y_pred, groups=groups, random_state=0, **options
+    )
+
+
+def interval_to_dict(interval):
+    """A JSON-ready dict of a :class:`~sk_spotting.metrics.BootstrapResult`.
+
+    Parameters
+    ----------
+    interval : BootstrapResult
+        Bootstrap intervals.
+
+    Returns
+    -------
+    data : dict
+        ``confidence_level``, ``n_resamples``, ``n_groups``, ``average_map``
+        as ``[low, high]`` and ``average_ap_per_class`` as ``{class: [low,
+        high]}``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sk_spotting.metrics import bootstrap_average_map
+    >>> from sk_spotting.cli._evaluate import interval_to_dict
+    >>> y_true = [pd.DataFrame({"time": [30.0], "label": ["Goal"]})] * 2
+    >>> y_pred = [pd.DataFrame({"time": [31.0], "label": ["Goal"],
+    ...                         "confidence": [0.8]})] * 2
+    >>> result = bootstrap_average_map(y_true, y_pred, n_resamples=10)
+    >>> interval_to_dict(result)["average_map"]
+    [1.0, 1.0]
+    """
+    table = interval.per_class
+    return {
+        "confidence_level": interval.confidence_level,
+        "n_resamples": interval.n_resamples,
+        "n_groups": interval.n_groups,
+        "average_map": [interval.low, interval.high],
+        "average_ap_per_class": {
+            name: [float(low), float(high)]
+            for name, low, high in zip(table.index, table["low"], table["high"])
+        },
+    }
 
 
 def load_truth_and_predictions(args):
@@ -120,7 +232,7 @@ def _label_counts(y_true, classes):
     return labels.value_counts().reindex(classes, fill_value=0).to_numpy()
 
 
-def format_evaluation(result, y_true, name):
+def format_evaluation(result, y_true, name, interval=None):
     """Tables of an evaluation as text (headline, per tolerance, per class).
 
     Parameters
@@ -131,6 +243,9 @@ def format_evaluation(result, y_true, name):
         The labels scored, for the per-class counts.
     name : str
         Name of the tolerance set, printed in the headline.
+    interval : BootstrapResult, default=None
+        Bootstrap intervals of the evaluation: a line under the headline and
+        two columns of the per-class table.
 
     Returns
     -------
@@ -145,9 +260,14 @@ def format_evaluation(result, y_true, name):
         f"average-mAP ({name}, {span}): {100 * result.average_map:.2f}"
         f"   visible {100 * result.average_map_visible:.2f}"
         f"   unshown {100 * result.average_map_unshown:.2f}",
-        "",
-        "mAP per tolerance:",
     ]
+    if interval is not None:
+        lines.append(
+            f"{100 * interval.confidence_level:g}% bootstrap interval: "
+            f"{100 * interval.low:.2f} to {100 * interval.high:.2f} "
+            f"({interval.n_resamples} resamples of {interval.n_groups} games)"
+        )
+    lines += ["", "mAP per tolerance:"]
     per_tolerance = pd.DataFrame(
         {
             "tolerance (s)": [f"{t:g}" for t in tolerances],
@@ -164,6 +284,9 @@ def format_evaluation(result, y_true, name):
             "AP unshown": np.round(100 * result.average_ap_per_class_unshown, 2),
         }
     )
+    if interval is not None:
+        per_class["AP low"] = np.round(100 * interval.per_class["low"].to_numpy(), 2)
+        per_class["AP high"] = np.round(100 * interval.per_class["high"].to_numpy(), 2)
     lines += ["", "AP per class (averaged over the tolerances):"]
     lines += ["  " + row for row in per_class.to_string(index=False).splitlines()]
     return "\n".join(lines)
@@ -173,7 +296,7 @@ def run(args):
     """Score and print; returns the exit code."""
     from ..metrics import average_map_score
 
-    y_true, y_pred, _, classes = load_truth_and_predictions(args)
+    y_true, y_pred, meta, classes = load_truth_and_predictions(args)
     result = average_map_score(
         y_true,
         y_pred,
@@ -181,10 +304,26 @@ def run(args):
         classes=classes,
         return_details=True,
     )
+    interval = None
+    if args.ci:
+        if args.n_resamples < 1:
+            raise UsageError("--ci needs --n-resamples of at least 1.")
+        interval = bootstrap_intervals(
+            y_true,
+            y_pred,
+            game_groups(meta, len(y_true)),
+            n_resamples=args.n_resamples,
+            confidence_level=args.confidence_level,
+            tolerances=args.tolerances,
+            classes=classes,
+        )
     if args.json:
-        echo(json.dumps(evaluation_to_dict(result, n_videos=len(y_true)), indent=2))
+        data = evaluation_to_dict(result, n_videos=len(y_true))
+        if interval is not None:
+            data["confidence_interval"] = interval_to_dict(interval)
+        echo(json.dumps(data, indent=2))
     else:
         name = args.tolerances if isinstance(args.tolerances, str) else "custom"
         echo(f"{plural(len(y_true), 'video')} scored")
-        echo(format_evaluation(result, y_true, name))
+        echo(format_evaluation(result, y_true, name, interval))
     return 0

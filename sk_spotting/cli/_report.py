@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 
 from ._common import check_not_input, check_output, data_inputs, echo, plural
-from ._evaluate import load_truth_and_predictions
+from ._evaluate import (
+    add_interval_arguments,
+    bootstrap_intervals,
+    game_groups,
+    load_truth_and_predictions,
+)
 from ._fit import add_data_arguments
 
 DESCRIPTION = """\
@@ -22,6 +27,10 @@ videos, and a histogram of the time errors of matched detections.  Writes the
 PNG files and index.html (images embedded, a single file to share) into --out,
 as a set (a temporary folder moved into place).  An existing non-empty --out
 folder is replaced only with --overwrite, and never when it holds an input.
+
+With at least 2 games the per-class figure shows bootstrap percentile intervals
+of the AP and the average-mAP: games resampled with replacement, both halves
+together, with a fixed seed (--n-resamples 0 draws none).
 """
 
 CURVE_TOLERANCES = tuple(float(t) for t in range(1, 61))
@@ -55,6 +64,7 @@ def add_parser(subparsers, parents):
         action="store_true",
         help="replace an existing --out folder (whole)",
     )
+    add_interval_arguments(parser, zero_help="; 0 for no intervals")
     parser.set_defaults(run=run)
     return parser
 
@@ -86,13 +96,43 @@ def _evaluate_all(y_true, predictions, classes):
     return results
 
 
+def _intervals(y_true, y_pred, meta, classes, n_resamples, confidence_level):
+    """Loose and tight bootstrap intervals, or a sentence saying why none."""
+    groups = game_groups(meta, len(y_true))
+    n_groups = len(pd.unique(groups))
+    unit = "games" if meta is not None and "game" in meta.columns else "videos"
+    if n_resamples == 0:
+        return {}, "No bootstrap intervals (0 resamples)."
+    if n_groups < 2:
+        return {}, (
+            f"No bootstrap interval: it resamples {unit}, and there is only one."
+        )
+    intervals = {
+        name: bootstrap_intervals(
+            y_true,
+            y_pred,
+            groups,
+            n_resamples=n_resamples,
+            confidence_level=confidence_level,
+            tolerances=name,
+            classes=classes,
+        )
+        for name in ("loose", "tight")
+    }
+    return intervals, (
+        f"Error bars: {100 * confidence_level:g}% bootstrap percentile intervals, "
+        f"{n_resamples} resamples of the {n_groups} {unit}"
+        + (" (both halves of a game together)." if unit == "games" else ".")
+    )
+
+
 def _video_name(meta, i):
     if meta is None:
         return f"video {i}"
     return f"{meta['game'].iloc[i]} — half {meta['half'].iloc[i]}"
 
 
-def _summary_table(results):
+def _summary_table(results, main, intervals):
     rows = {
         name: {
             "loose average-mAP": round(100 * r["loose"].average_map, 2),
@@ -100,20 +140,28 @@ def _summary_table(results):
         }
         for name, r in results.items()
     }
-    return pd.DataFrame(rows).T
+    table = pd.DataFrame(rows).T
+    for key, interval in intervals.items():
+        column = f"{key} {100 * interval.confidence_level:g}% interval"
+        table[column] = ""
+        table.loc[main, column] = f"{100 * interval.low:.2f}-{100 * interval.high:.2f}"
+    return table
 
 
-def _per_class_table(results, name, y_true):
+def _per_class_table(results, name, y_true, intervals):
     classes = list(results[name]["loose"].classes)
     labels = pd.concat([t["label"] for t in y_true], ignore_index=True)
-    return pd.DataFrame(
-        {
-            "labels": labels.value_counts().reindex(classes, fill_value=0),
-            "loose AP": np.round(100 * results[name]["loose"].average_ap_per_class, 2),
-            "tight AP": np.round(100 * results[name]["tight"].average_ap_per_class, 2),
-        },
+    table = pd.DataFrame(
+        {"labels": labels.value_counts().reindex(classes, fill_value=0)},
         index=classes,
     )
+    for key in ("loose", "tight"):
+        table[f"{key} AP"] = np.round(100 * results[name][key].average_ap_per_class, 2)
+        if key in intervals:
+            bounds = intervals[key].per_class.reindex(classes)
+            table[f"{key} low"] = np.round(100 * bounds["low"].to_numpy(), 2)
+            table[f"{key} high"] = np.round(100 * bounds["high"].to_numpy(), 2)
+    return table
 
 
 def write_report(
@@ -126,6 +174,8 @@ def write_report(
     frame_rate=2.0,
     max_videos=4,
     title="Action spotting report",
+    n_resamples=1000,
+    confidence_level=0.95,
 ):
     """Write the figures of a report as PNG files and one HTML page.
 
@@ -150,6 +200,12 @@ def write_report(
         Timelines are drawn for the first ``max_videos`` videos.
     title : str, default="Action spotting report"
         Page title.
+    n_resamples : int, default=1000
+        Bootstrap resamples of the games (``meta["game"]``; each video alone
+        without meta) for the intervals of the main predictions, seeded with
+        0; 0, or fewer than 2 games, draws no interval.
+    confidence_level : float, default=0.95
+        Confidence level of the intervals.
 
     Returns
     -------
@@ -168,6 +224,9 @@ def write_report(
     results = _evaluate_all(y_true, predictions, classes)
     main = next(iter(predictions))
     classes = list(results[main]["loose"].classes)
+    intervals, interval_note = _intervals(
+        y_true, predictions[main], meta, classes, n_resamples, confidence_level
+    )
     files = {}
     curves = {name: r["curve"] for name, r in results.items()}
     files["map_vs_tolerance"] = _save(
@@ -177,6 +236,7 @@ def write_report(
     files["per_class_ap"] = _save(
         plot_per_class_ap(
             {"loose": results[main]["loose"], "tight": results[main]["tight"]},
+            intervals=intervals or None,
             title=f"Average AP per class ({main})",
         ),
         out / "per_class_ap.png",
@@ -203,12 +263,13 @@ def write_report(
         )
     files["html"] = out / "index.html"
     files["html"].write_text(
-        _html_page(title, results, main, files, y_true), encoding="utf-8"
+        _html_page(title, results, main, files, y_true, intervals, interval_note),
+        encoding="utf-8",
     )
     return files
 
 
-def _html_page(title, results, main, files, y_true):
+def _html_page(title, results, main, files, y_true, intervals, interval_note):
     def image(key, caption):
         return (
             f'<figure><img alt="{html.escape(caption)}" '
@@ -230,12 +291,17 @@ def _html_page(title, results, main, files, y_true):
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(y_true)} videos. Average-mAP in %, SoccerNet rules (loose: "
         "tolerances 5-60 s, tight: 1-5 s).</p>",
-        _summary_table(results).to_html(border=0),
+        _summary_table(results, main, intervals).to_html(border=0),
+        f"<p>{html.escape(interval_note)}</p>",
         "<h2>mAP against tolerance</h2>",
         image("map_vs_tolerance", "mAP at each tolerance from 1 to 60 s."),
         "<h2>Per class</h2>",
-        image("per_class_ap", f"Average AP per class, loose and tight ({main})."),
-        _per_class_table(results, main, y_true).to_html(border=0),
+        image(
+            "per_class_ap",
+            f"Average AP per class, loose and tight ({main})"
+            + (", with bootstrap intervals." if intervals else "."),
+        ),
+        _per_class_table(results, main, y_true, intervals).to_html(border=0),
         "<h2>Timelines</h2>",
         *[
             image(
@@ -272,6 +338,8 @@ def run(args):
             frame_rate=args.frame_rate or 2.0,
             max_videos=args.max_videos,
             title=args.title,
+            n_resamples=args.n_resamples,
+            confidence_level=args.confidence_level,
         )
     echo(
         f"wrote {plural(len(files) - 1, 'figure')} and "

@@ -7,28 +7,50 @@ or :class:`sklearn.model_selection.GridSearchCV`.  ``X`` is a list of videos
 and ``y`` a list of event tables (see :mod:`sk_spotting.data`).  The classes
 are the estimator's ``classes_`` when it has them, so that classes it never
 detects still count as AP 0.
+
+The scorers are scikit-learn scorer objects (``_BaseScorer`` with the
+``"predict"`` response method), so that several of them in one ``scoring``
+dict share a single ``predict`` per split: scikit-learn's multi-metric scorer
+caches the response of each method it calls for all the scorers that use it.
 """
 
 from __future__ import annotations
+
+from sklearn.metrics._scorer import _BaseScorer
 
 from ._spotting import _check_classes, _check_tolerances, average_map_score
 
 __all__ = ["average_map_scorer", "tight_average_map_scorer", "make_spotting_scorer"]
 
 
-class _SpottingScorer:
-    """Callable ``(estimator, X, y) -> average-mAP`` for ``scoring=``."""
+class _SpottingScorer(_BaseScorer):
+    """Scorer ``(estimator, X, y) -> average-mAP`` for ``scoring=``.
+
+    ``_score`` is the hook scikit-learn's multi-metric scorer calls with its
+    caching ``method_caller``: ``predict`` then runs once for all the scorers.
+    """
 
     def __init__(self, tolerances, classes):
+        super().__init__(average_map_score, 1, {}, response_method="predict")
         self.tolerances = tolerances
         self.classes = classes
 
-    def __call__(self, estimator, X, y):
+    def _score(self, method_caller, estimator, X, y_true, **kwargs):
+        if kwargs:
+            raise TypeError(
+                f"average-mAP scorers take no sample weights or other metadata, "
+                f"got {sorted(kwargs)}."
+            )
         classes = self.classes
         if classes is None:
             classes = getattr(estimator, "classes_", None)
-        y_pred = estimator.predict(X)
-        return average_map_score(y, y_pred, tolerances=self.tolerances, classes=classes)
+        if hasattr(estimator, "__sklearn_tags__"):
+            y_pred = method_caller(estimator, "predict", X)  # cached when shared
+        else:  # a duck-typed spotter: scikit-learn's response helper needs tags
+            y_pred = estimator.predict(X)
+        return average_map_score(
+            y_true, y_pred, tolerances=self.tolerances, classes=classes
+        )
 
     def __repr__(self):
         return (
@@ -52,7 +74,8 @@ def make_spotting_scorer(tolerances="loose", classes=None):
     -------
     scorer : callable
         ``scorer(estimator, X, y)`` returning the average-mAP of
-        ``estimator.predict(X)`` against ``y``.
+        ``estimator.predict(X)`` against ``y``; a scikit-learn scorer, so that
+        scorers in one ``scoring`` dict share one ``predict`` per split.
 
     Raises
     ------
@@ -75,8 +98,10 @@ def make_spotting_scorer(tolerances="loose", classes=None):
     return _SpottingScorer(tolerances, classes)
 
 
-def average_map_scorer(estimator, X, y):
-    """Loose average-mAP (5 to 60 s) of ``estimator.predict(X)`` against ``y``.
+_LOOSE_DOC = """Loose average-mAP (5 to 60 s) of ``estimator.predict(X)`` against ``y``.
+
+    The SoccerNet-v2 headline metric as a scikit-learn scorer:
+    ``make_spotting_scorer("loose")``, called as ``scorer(estimator, X, y)``.
 
     Parameters
     ----------
@@ -106,11 +131,11 @@ def average_map_scorer(estimator, X, y):
     >>> average_map_scorer(Oracle(), [np.zeros((100, 8))], y)
     0.5
     """
-    return _SpottingScorer("loose", None)(estimator, X, y)
 
+_TIGHT_DOC = """Tight average-mAP (1 to 5 s) of ``estimator.predict(X)`` against ``y``.
 
-def tight_average_map_scorer(estimator, X, y):
-    """Tight average-mAP (1 to 5 s) of ``estimator.predict(X)`` against ``y``.
+    The SoccerNet challenge metric since 2022 as a scikit-learn scorer:
+    ``make_spotting_scorer("tight")``, called as ``scorer(estimator, X, y)``.
 
     Parameters
     ----------
@@ -139,4 +164,11 @@ def tight_average_map_scorer(estimator, X, y):
     >>> tight_average_map_scorer(Oracle(), [np.zeros((100, 8))], y)
     0.875
     """
-    return _SpottingScorer("tight", None)(estimator, X, y)
+
+average_map_scorer = make_spotting_scorer("loose")
+average_map_scorer.__doc__ = _LOOSE_DOC
+tight_average_map_scorer = make_spotting_scorer("tight")
+tight_average_map_scorer.__doc__ = _TIGHT_DOC
+
+# Instances are not collected by doctest: run their Examples explicitly.
+__test__ = {"average_map_scorer": _LOOSE_DOC, "tight_average_map_scorer": _TIGHT_DOC}

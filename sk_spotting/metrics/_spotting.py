@@ -543,10 +543,14 @@ def _counts_at_thresholds(rows, bins, n_rows):
 
 
 def _interpolated_ap(tp, n_detections, n_labels):
-    """11-point AP from counts at thresholds (last axis); shape ``tp.shape[:-1]``."""
+    """11-point AP from counts at thresholds (last axis); shape ``tp.shape[:-1]``.
+
+    ``n_detections`` broadcasts against ``tp``, ``n_labels`` against
+    ``tp.shape[:-1]``.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.nan_to_num(tp / n_detections)
-        recall = np.nan_to_num(tp / n_labels[:, None])
+        recall = np.nan_to_num(tp / n_labels[..., None])
     ap = np.zeros(tp.shape[:-1])
     for level in _RECALL_LEVELS:  # sequential sum, as in the devkit
         ap += np.where(recall >= level, precision, 0.0).max(axis=-1)
@@ -614,8 +618,18 @@ def _resolve_classes(classes, truth, predictions):
     return tuple(sorted(seen))
 
 
-def _evaluate(truth, predictions, tolerances, classes):
-    """AP tables (t, c) of the three variants: all, visible, unshown."""
+class _Matching(NamedTuple):
+    """Label and detection cells of an evaluation and their greedy matches."""
+
+    label_keys: np.ndarray  # sorted cell keys (video * c + class) * 14400 + frame
+    label_values: np.ndarray  # +1 visible, -1 not shown
+    detection_keys: np.ndarray  # sorted cell keys of the detections
+    bins: np.ndarray  # threshold bin of each detection's confidence
+    matches: tuple  # (tolerance, detection) index pairs of the true positives
+
+
+def _match_events(truth, predictions, tolerances, classes):
+    """Cells of the events and the devkit's greedy matches at every tolerance."""
     visibility = np.where(truth.shown, 1.0, -1.0)
     label_keys, label_values = _event_cells(truth, classes, "y_true", visibility)
     detection_keys, scores = _event_cells(
@@ -626,6 +640,15 @@ def _evaluate(truth, predictions, tolerances, classes):
     delta = tolerances * _FRAME_RATE  # the devkit's tolerance in frames
     radii = np.floor(np.minimum(delta / 2, _N_FRAMES)).astype(np.int64)
     matches = _greedy_match(label_keys, detection_keys, scores, radii)
+    bins = _threshold_bins(scores)
+    return _Matching(label_keys, label_values, detection_keys, bins, matches)
+
+
+def _evaluate(truth, predictions, tolerances, classes):
+    """AP tables (t, c) of the three variants: all, visible, unshown."""
+    label_keys, label_values, detection_keys, bins, matches = _match_events(
+        truth, predictions, tolerances, classes
+    )
     n_groups = truth.n_videos * len(classes)
     closest = _closest_visibility(label_keys, label_values, detection_keys, n_groups)
     classes_of = detection_keys // _N_FRAMES % len(classes)
@@ -636,8 +659,9 @@ def _evaluate(truth, predictions, tolerances, classes):
             np.bincount(label_classes[label_values < 0], minlength=len(classes)),
         ]
     )
-    bins = _threshold_bins(scores)
-    return _ap_by_visibility(matches, closest, classes_of, bins, n_labels, len(radii))
+    return _ap_by_visibility(
+        matches, closest, classes_of, bins, n_labels, len(tolerances)
+    )
 
 
 def average_map_score(

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.transforms import ScaledTranslation
 
 from ..data import check_events
 from ..metrics import LOOSE_TOLERANCES, TIGHT_TOLERANCES
@@ -25,6 +26,8 @@ __all__ = [
 
 _TIGHT_COLOR = "#d62728"
 _LOOSE_COLOR = "#1f77b4"
+# Tick length and pad, tick labels, label pad and label at the default sizes.
+_LEGEND_DROP_POINTS = 36
 
 
 def _new_axes(ax, figsize):
@@ -32,6 +35,23 @@ def _new_axes(ax, figsize):
         return ax
     figure = Figure(figsize=figsize, layout="constrained")
     return figure.add_subplot()
+
+
+def _legend_below(ax, **kwargs):
+    """Legend centred under the x-axis label, where it cannot cover the data.
+
+    Anchored a fixed distance (in points) below the axes, past the tick labels
+    and the axis label; a constrained layout makes room for it.
+    """
+    below = ScaledTranslation(0, -_LEGEND_DROP_POINTS / 72, ax.figure.dpi_scale_trans)
+    return ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        bbox_transform=ax.transAxes + below,
+        fontsize="small",
+        frameon=False,
+        **kwargs,
+    )
 
 
 def _named(evaluations, default_name):
@@ -119,7 +139,27 @@ def plot_map_vs_tolerance(evaluations, *, ax=None, title=None):
     return ax
 
 
-def plot_per_class_ap(evaluations, *, ax=None, title=None):
+def _matching_intervals(intervals, named):
+    """Intervals keyed like ``named``, each checked against its evaluation."""
+    if intervals is None:
+        return {}
+    if not isinstance(intervals, Mapping):
+        intervals = dict.fromkeys(named, intervals) if len(named) == 1 else None
+    if intervals is None or set(intervals) != set(named):
+        raise ValueError(
+            f"intervals must be given for the same names as evaluations, {list(named)}."
+        )
+    for name, interval in intervals.items():
+        if interval.score != named[name].average_map:
+            raise ValueError(
+                f"intervals[{name!r}] has score {interval.score!r} but its "
+                f"evaluation's average-mAP is {named[name].average_map!r}: "
+                f"bootstrap the same tables, tolerances and classes."
+            )
+    return dict(intervals)
+
+
+def plot_per_class_ap(evaluations, *, intervals=None, ax=None, title=None):
     """Average AP of each class as grouped horizontal bars.
 
     Parameters
@@ -127,6 +167,11 @@ def plot_per_class_ap(evaluations, *, ax=None, title=None):
     evaluations : SpottingEvaluation or dict of str to SpottingEvaluation
         Detailed results, usually ``{"loose": ..., "tight": ...}``; bars show
         ``average_ap_per_class`` of each, for the classes of the first.
+    intervals : BootstrapResult or dict of str to BootstrapResult, default=None
+        Bootstrap intervals of the same evaluations (from
+        :func:`sk_spotting.metrics.bootstrap_average_map`, same names): each
+        bar gets an error bar, and a first row shows the average-mAP with
+        its interval.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on; None makes a new figure sized to the classes.
     title : str, default=None
@@ -137,6 +182,12 @@ def plot_per_class_ap(evaluations, *, ax=None, title=None):
     ax : matplotlib.axes.Axes
         The Axes drawn on.
 
+    Raises
+    ------
+    ValueError
+        If ``intervals`` has other names than ``evaluations`` or a score that
+        is not its evaluation's average-mAP.
+
     See Also
     --------
     plot_map_vs_tolerance : mAP against the tolerance.
@@ -144,7 +195,7 @@ def plot_per_class_ap(evaluations, *, ax=None, title=None):
     Examples
     --------
     >>> import pandas as pd
-    >>> from sk_spotting.metrics import average_map_score
+    >>> from sk_spotting.metrics import average_map_score, bootstrap_average_map
     >>> from sk_spotting.plotting import plot_per_class_ap
     >>> y_true = [pd.DataFrame({"time": [10.0, 50.0], "label": ["Goal", "Foul"]})]
     >>> y_pred = [pd.DataFrame({"time": [11.0, 52.0], "label": ["Goal", "Foul"],
@@ -155,32 +206,68 @@ def plot_per_class_ap(evaluations, *, ax=None, title=None):
     >>> ax = plot_per_class_ap(results)
     >>> [label.get_text() for label in ax.get_yticklabels()]
     ['Foul', 'Goal']
+
+    With bootstrap intervals over videos (here two copies of the video):
+
+    >>> intervals = {name: bootstrap_average_map(y_true * 2, y_pred * 2,
+    ...                                          tolerances=name, random_state=0)
+    ...              for name in ("loose", "tight")}
+    >>> ax = plot_per_class_ap(results, intervals=intervals)
+    >>> [label.get_text() for label in ax.get_yticklabels()]
+    ['average-mAP', 'Foul', 'Goal']
     """
     named = _named(evaluations, None)
+    intervals = _matching_intervals(intervals, named)
     classes = list(next(iter(named.values())).classes)
-    ax = _new_axes(ax, (6.4, 1.2 + 0.32 * len(classes) * max(1, len(named) / 2)))
+    rows = (["average-mAP"] if intervals else []) + classes
+    ax = _new_axes(ax, (6.4, 1.6 + 0.32 * len(rows) * max(1, len(named) / 2)))
     height = 0.8 / len(named)
-    positions = np.arange(len(classes))
+    positions = np.arange(len(rows))
     colors = {"loose": _LOOSE_COLOR, "tight": _TIGHT_COLOR}
     for i, (name, result) in enumerate(named.items()):
         lookup = dict(zip(result.classes, result.average_ap_per_class))
-        values = 100 * np.array([lookup.get(c, np.nan) for c in classes])
+        values = np.array([lookup.get(c, np.nan) for c in classes])
         offset = (i - (len(named) - 1) / 2) * height
         label = name if name is None else f"{name} (mAP {100 * result.average_map:.1f})"
+        if name in intervals:
+            interval = intervals[name]
+            values = np.r_[result.average_map, values]
+            low = np.r_[interval.low, interval.per_class["low"].reindex(classes)]
+            high = np.r_[interval.high, interval.per_class["high"].reindex(classes)]
+            level = f"{100 * interval.confidence_level:g}%"
+            label = (
+                f"{name} (mAP {100 * result.average_map:.1f}, {level} interval "
+                f"{100 * interval.low:.1f}-{100 * interval.high:.1f})"
+            )
         ax.barh(
             positions + offset,
-            values,
+            100 * values,
             height=height,
             label=label,
             color=colors.get(name),
         )
-    ax.set_yticks(positions, classes)
+        if name in intervals:
+            # centred on the interval: a percentile interval need not hold
+            # the score itself
+            ax.errorbar(
+                50 * (low + high),
+                positions + offset,
+                xerr=50 * (high - low),
+                fmt="none",
+                ecolor="black",
+                elinewidth=1,
+                capsize=2,
+                label=None,
+            )
+    ax.set_yticks(positions, rows)
+    if intervals:
+        ax.axhline(0.5, color="gray", linewidth=0.8)
     ax.invert_yaxis()
     ax.set_xlabel("average AP (%)")
     ax.set_xlim(0, 100)
     ax.grid(True, axis="x", alpha=0.3)
     if any(name is not None for name in named):
-        ax.legend(loc="lower right", fontsize="small")
+        _legend_below(ax, ncols=1)
     if title:
         ax.set_title(title)
     return ax
@@ -406,7 +493,7 @@ def plot_displacement_errors(
     >>> ax.get_xlabel()
     'detection time − action time (s)'
     """
-    ax = _new_axes(ax, (6.4, 3.6))
+    ax = _new_axes(ax, (6.4, 4.2))
     named = _named(y_pred, None) if isinstance(y_pred, Mapping) else {None: y_pred}
     half = float(tolerance) / 2
     n_bins = max(1, int(np.ceil(half / bin_width)))
@@ -433,7 +520,7 @@ def plot_displacement_errors(
     ax.set_xlabel("detection time − action time (s)")
     ax.set_ylabel("matched detections")
     ax.set_xlim(-half - bin_width, half + bin_width)
-    ax.legend(loc="upper right", fontsize="small")
+    _legend_below(ax)
     ax.grid(True, alpha=0.3)
     if title:
         ax.set_title(title)

@@ -32,7 +32,9 @@ def test_quick_demo_writes_everything(tmp_path, capsys):
     )
     assert all(0.0 <= v <= 1.0 for v in scores.values())
     assert (out / "map_vs_tolerance.png").read_bytes()[:4] == b"\x89PNG"
-    assert (out / "report" / "index.html").is_file()
+    # one test game: the report says why it draws no bootstrap interval
+    page = (out / "report" / "index.html").read_text()
+    assert "No bootstrap interval: it resamples games, and there is only one" in page
     assert (out / "model.safetensors").is_file()
     games = [p.parent for p in (out / "results").rglob("results_spotting.json")]
     assert len(games) == QUICK_CONFIG["n_test_games"]

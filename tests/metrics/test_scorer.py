@@ -1,5 +1,7 @@
 """The average-mAP scorers inside scikit-learn model selection."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,3 +122,57 @@ def test_made_scorer_checks_its_arguments():
         make_spotting_scorer(tolerances="medium")
     with pytest.raises(ValueError, match="duplicated"):
         make_spotting_scorer(classes=["Goal", "Goal"])
+
+
+class CountingOracle(ShiftedOracle):
+    """ShiftedOracle that records the number of videos of each predict call
+    (on the class: cross_validate scores clones)."""
+
+    calls = []
+
+    def predict(self, X):
+        CountingOracle.calls.append(len(X))
+        return super().predict(X)
+
+
+def test_scorers_share_one_predict_per_split(videos, monkeypatch):
+    X, y = videos
+    monkeypatch.setattr(CountingOracle, "calls", [])
+    scoring = {
+        "loose": average_map_scorer,
+        "tight": tight_average_map_scorer,
+        "short": make_spotting_scorer(tolerances=[2.0]),
+    }
+    result = cross_validate(
+        CountingOracle(catalog=y, shift=1.0), X, y, scoring=scoring, cv=KFold(3)
+    )
+    # scikit-learn's multi-metric scorer cached predict for the three scorers
+    assert CountingOracle.calls == [2, 2, 2]
+    estimator = CountingOracle(catalog=y, shift=1.0).fit(X, y)
+    for name, scorer in scoring.items():
+        expected = [scorer(estimator, X[i : i + 2], y[i : i + 2]) for i in (0, 2, 4)]
+        assert result[f"test_{name}"].tolist() == expected
+    # a grid search with several scorers predicts once per split and candidate
+    CountingOracle.calls.clear()
+    GridSearchCV(
+        CountingOracle(catalog=y),
+        {"shift": [0.0, 3.0]},
+        scoring=scoring,
+        refit="tight",
+        cv=KFold(2),
+    ).fit(X, y)
+    assert CountingOracle.calls == [3, 3, 3, 3]  # 2 candidates x 2 splits
+
+
+def test_scorers_pickle_and_reject_sample_weight(videos):
+    X, y = videos
+    estimator = ShiftedOracle(catalog=y).fit(X, y)
+    for scorer in (
+        average_map_scorer,
+        make_spotting_scorer(classes=["Corner", "Goal"]),
+    ):
+        copy = pickle.loads(pickle.dumps(scorer))
+        assert repr(copy) == repr(scorer)
+        assert copy(estimator, X, y) == scorer(estimator, X, y)
+        with pytest.raises(TypeError, match="no sample weights"):
+            scorer(estimator, X, y, sample_weight=np.ones(len(X)))

@@ -6,7 +6,7 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from sk_spotting.metrics import average_map_score
+from sk_spotting.metrics import average_map_score, bootstrap_average_map
 from sk_spotting.plotting import (
     matched_time_errors,
     plot_displacement_errors,
@@ -95,6 +95,61 @@ def test_per_class_ap_bars(events):
     assert labels[0].startswith("loose (mAP") and labels[1].startswith("tight (mAP")
 
 
+def test_per_class_ap_with_intervals(events):
+    y_true, y_pred = events
+    # four copies of the two videos: a resample can miss a class entirely
+    y_true, y_pred = y_true * 4, y_pred * 4
+    results = {t: _details(y_true, y_pred, t) for t in ("loose", "tight")}
+    intervals = {
+        t: bootstrap_average_map(
+            y_true, y_pred, tolerances=t, n_resamples=50, random_state=0
+        )
+        for t in ("loose", "tight")
+    }
+    ax = plot_per_class_ap(results, intervals=intervals, title="AP")
+    rows = [text.get_text() for text in ax.get_yticklabels()]
+    assert rows == ["average-mAP", "Foul", "Goal"]
+    widths = [bar.get_width() for bar in ax.patches]
+    np.testing.assert_allclose(
+        widths,
+        np.concatenate(
+            [
+                100 * np.r_[results[t].average_map, results[t].average_ap_per_class]
+                for t in ("loose", "tight")
+            ]
+        ),
+    )
+    # one error bar per bar, from the interval's low to its high
+    segments = np.concatenate(
+        [np.asarray(c.get_segments()) for c in ax.collections if c.get_segments()]
+    )
+    assert len(segments) == 6
+    for t, rows_of in zip(("loose", "tight"), (segments[:3], segments[3:])):
+        low = np.r_[intervals[t].low, intervals[t].per_class["low"]]
+        high = np.r_[intervals[t].high, intervals[t].per_class["high"]]
+        np.testing.assert_allclose(rows_of[:, 0, 0], 100 * low)
+        np.testing.assert_allclose(rows_of[:, 1, 0], 100 * high)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[0].startswith("loose (mAP") and "95% interval" in labels[0]
+    # the legend, under the axes, covers no bar
+    ax.figure.draw_without_rendering()
+    legend = ax.get_legend().get_window_extent()
+    assert not any(legend.overlaps(bar.get_window_extent()) for bar in ax.patches)
+
+
+def test_per_class_ap_intervals_must_match(events):
+    y_true, y_pred = events
+    results = {t: _details(y_true, y_pred, t) for t in ("loose", "tight")}
+    loose = bootstrap_average_map(y_true, y_pred, n_resamples=5, random_state=0)
+    with pytest.raises(ValueError, match=r"same names as evaluations"):
+        plot_per_class_ap(results, intervals={"loose": loose})
+    with pytest.raises(ValueError, match=r"intervals\['tight'\] has score"):
+        plot_per_class_ap(results, intervals={"loose": loose, "tight": loose})
+    # one evaluation, one interval
+    ax = plot_per_class_ap(results["loose"], intervals=loose)
+    assert ax.get_yticklabels()[0].get_text() == "average-mAP"
+
+
 def test_timeline_filters_low_confidences(events):
     y_true, y_pred = events
     ax = plot_timeline(
@@ -133,3 +188,39 @@ def test_displacement_errors_histogram(events):
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels[0].startswith("a: 3 matches") and labels[1].startswith("b: 3")
     assert ax.get_xlim() == (-5.5, 5.5)
+
+
+def _peaked_errors(n_sets):
+    """Many matches with errors peaked at 0 (the demo's case: tall central bars)."""
+    rng = np.random.default_rng(0)
+    times = np.sort(rng.uniform(0, 2700, 300))
+    y_true = [pd.DataFrame({"time": times, "label": "Goal"})]
+    sets = {
+        f"set {i}": [
+            pd.DataFrame(
+                {
+                    "time": times + rng.normal(0, 0.3 + i, len(times)),
+                    "label": "Goal",
+                    "confidence": rng.uniform(size=len(times)),
+                }
+            )
+        ]
+        for i in range(n_sets)
+    }
+    return y_true, sets if n_sets > 1 else sets["set 0"]
+
+
+@pytest.mark.parametrize("n_sets", [1, 2, 3])
+def test_displacement_errors_legend_covers_no_bar(n_sets):
+    ax = plot_displacement_errors(*_peaked_errors(n_sets), title="errors")
+    ax.figure.draw_without_rendering()  # runs the constrained layout
+    legend = ax.get_legend().get_window_extent()
+    assert len(ax.patches) == n_sets  # one outline per set of detections
+    for patch in ax.patches:
+        assert not legend.overlaps(patch.get_window_extent())
+    # nor the axis label, the tick labels or the title, and it is on the figure
+    for text in [ax.xaxis.label, ax.title, *ax.get_xticklabels()]:
+        if text.get_text():
+            assert not legend.overlaps(text.get_window_extent())
+    assert ax.figure.bbox.contains(legend.x0, legend.y0)
+    assert ax.figure.bbox.contains(legend.x1, legend.y1)
