@@ -5,7 +5,9 @@
 per-video event tables, one :class:`pandas.DataFrame` per video with the
 columns ``time`` (seconds, float) and ``label`` (str), optionally
 ``visibility`` (``"visible"`` or ``"not shown"``); predictions add
-``confidence``.  A ``frame_rate`` (Hz) ties frames to seconds.
+``confidence``.  A table without rows means "no events" whatever the dtypes
+of its columns (``pd.DataFrame(columns=["time", "label"])``, a header-only
+CSV).  A ``frame_rate`` (Hz) ties frames to seconds.
 
 Every check raises a :class:`ValueError` or :class:`TypeError` whose message
 names the video index and the field at fault; nothing is silently dropped.
@@ -212,7 +214,13 @@ def check_videos(X, *, n_features=None, min_frames=1, name="X"):
 
 
 def _finite_numbers(column, i, name, what):
-    """A numeric column as finite float64 values, or a clear error."""
+    """A numeric column as finite float64 values, or a clear error.
+
+    A column without rows is valid whatever its dtype: ``pd.DataFrame(
+    columns=["time", "label"])`` and a header-only CSV give object columns.
+    """
+    if len(column) == 0:
+        return np.zeros(0)
     if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         raise TypeError(
             f"{name}[{i}] (video {i}): column {column.name!r} must hold {what}, "
@@ -279,7 +287,8 @@ def check_events(
     y : list of pandas.DataFrame
         One table per video with columns ``time`` (seconds) and ``label``
         (str), and optionally ``visibility`` (``"visible"``/``"not shown"``)
-        and ``confidence`` (float).
+        and ``confidence`` (float).  A table without rows is a video without
+        events, whatever the dtypes of its columns.
     n_videos : int, default=None
         If given, ``y`` must have exactly this many entries (one per video of
         ``X``).
