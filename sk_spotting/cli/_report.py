@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import echo
-from ._evaluate import load_truth_and_predictions
+from ._evaluate import add_label_arguments, load_truth_and_predictions
 from ._fit import add_data_arguments
 
 DESCRIPTION = """\
@@ -48,6 +48,7 @@ def add_parser(subparsers, parents):
         help="timelines of the first N videos (default: %(default)s)",
     )
     parser.add_argument("--title", default="Action spotting report", help="page title")
+    add_label_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
