@@ -201,12 +201,18 @@ def soccernet_games(split):
 # --------------------------------------------------------------------------
 
 
+def _raise(error):
+    """``os.walk``'s error handler: an unreadable folder is an error, not a
+    folder silently left out."""
+    raise error
+
+
 def _find_games(root, features):
     """Game folders under ``root``, following symbolic links, each real folder
     visited once (a link back up the tree is not a cycle)."""
     names = {f"{half}_{features}.npy" for half in HALVES}
     games, seen = [], set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
+    for folder, dirs, files in os.walk(root, onerror=_raise, followlinks=True):
         info = os.stat(folder)
         if (info.st_dev, info.st_ino) in seen:
             dirs.clear()

@@ -686,3 +686,18 @@ def test_zip_member_expanding_past_the_limit_is_not_read_whole(tmp_path):
     meta = pd.DataFrame({"game": [game], "half": [1]})
     with pytest.raises(ValueError, match="is larger than"):
         read_soccernet_predictions(zip_path, meta)
+
+
+def test_unreadable_folder_is_an_error_not_skipped(tree, monkeypatch):
+    root, games = tree
+    league = str(root / games[0].split("/")[0])
+    scandir = os.scandir
+
+    def refuse_league(path):
+        if os.fspath(path) == league:
+            raise PermissionError(13, "Permission denied", league)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_league)
+    with pytest.raises(PermissionError, match="Permission denied"):
+        load_soccernet(root)
