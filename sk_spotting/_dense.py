@@ -236,7 +236,8 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         no faster (the demo's u-net 14 % slower); see docs/gpu.md.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, chunk sampling and mixup; an int makes CPU runs
-        bit-identical.
+        bit-identical given the same number of torch threads (another number
+        changes floating-point sums; see docs/determinism.md).
     verbose : int, default=0
         When > 0, show a progress bar over the steps of the whole fit (with
         its ETA, the epoch, the loss and the validation average-mAP) and say

@@ -40,6 +40,15 @@ class SpotterMixin:
         -------
         score : float
             Average-mAP in [0, 1]; greater is better.
+
+        Notes
+        -----
+        In model selection, leave ``scoring`` out (this method is used) or
+        pass :func:`sk_spotting.metrics.average_map_scorer`,
+        :func:`~sk_spotting.metrics.tight_average_map_scorer` or
+        :func:`~sk_spotting.metrics.make_spotting_scorer`.  scikit-learn's
+        named scorers such as ``"accuracy"`` cannot read event tables: every
+        split fails and ``cross_validate`` reports ``nan``.
         """
         from .metrics import average_map_score
 

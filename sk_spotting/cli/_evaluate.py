@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from ._common import (
-    UsageError,
-    default_classes,
-    echo,
-    load_data,
-    parse_tolerances,
-    plural,
-)
+from ._common import CommandError, UsageError, echo, parse_tolerances, plural
 from ._fit import add_data_arguments
 
 DESCRIPTION = """\
@@ -24,8 +18,11 @@ labels of the games under DATA_ROOT with sk_spotting's average-mAP, which
 equals the official SoccerNet devkit's.  Prints the average-mAP, its mAP at
 each tolerance and the AP of each class; --json prints all of it as JSON.
 
-Classes are the 17 SoccerNet-v2 classes when every label is one of them (as in
-the devkit, a class without labels counts with AP 0), else the labels seen.
+The ground truth defines the classes (--classes): the 17 SoccerNet-v2 classes
+when its labels are SoccerNet-v2 ones (as in the devkit, a class without labels
+counts with AP 0), else the labels it holds.  A label outside the classes is an
+error naming its game and half: in the labels always, in the results unless
+--unknown-labels drop.  Every game scored needs its Labels-v2.json.
 
 --ci adds bootstrap percentile intervals of the average-mAP and of each class's
 AP: the games are resampled with replacement (both halves of a game together),
@@ -64,6 +61,7 @@ def add_parser(subparsers, parents):
         action="store_true",
         help="add bootstrap confidence intervals over games",
     )
+    add_label_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -163,21 +161,181 @@ def interval_to_dict(interval):
     }
 
 
+def add_label_arguments(parser):
+    """``--classes`` and ``--unknown-labels``, shared with ``report``."""
+    parser.add_argument(
+        "--classes",
+        default="auto",
+        metavar="C",
+        help="classes scored: 'soccernet-v2' (the devkit's 17), 'labels' (those "
+        "of the ground truth) or comma-separated names; 'auto' (default) is "
+        "soccernet-v2 when a label is a SoccerNet-v2 class, else labels",
+    )
+    parser.add_argument(
+        "--unknown-labels",
+        choices=("raise", "drop"),
+        default="raise",
+        help="a predicted label outside the classes is an error (raise, the "
+        "default) or the prediction is dropped with a warning giving their "
+        "number (drop; the devkit drops them silently)",
+    )
+
+
+def _where(meta, i):
+    return f"game {meta['game'].iloc[i]!r}, half {meta['half'].iloc[i]}"
+
+
+def resolve_classes(choice, y_true, meta):
+    """The classes scored, from ``--classes`` and the ground truth.
+
+    Parameters
+    ----------
+    choice : str
+        ``"auto"``, ``"soccernet-v2"``, ``"labels"`` or comma-separated names.
+    y_true : list of pandas.DataFrame
+        The labels of each video.
+    meta : pandas.DataFrame
+        ``game`` and ``half`` of each video, to name them in errors.
+
+    Returns
+    -------
+    classes : list of str
+
+    Raises
+    ------
+    CommandError
+        If the labels hold no event, or a label is not among the classes
+        (naming its game and half): under "auto", one label outside
+        SoccerNet-v2 among SoccerNet-v2 labels is taken for a typo.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sk_spotting.cli._evaluate import resolve_classes
+    >>> meta = pd.DataFrame({"game": ["lg/s/g"], "half": [1]})
+    >>> y_true = [pd.DataFrame({"time": [1.0, 2.0], "label": ["Goal", "Goal "]})]
+    >>> resolve_classes("labels", y_true, meta)
+    ['Goal', 'Goal ']
+    >>> resolve_classes("auto", y_true, meta)
+    Traceback (most recent call last):
+    ...
+    sk_spotting.cli._common.CommandError: game 'lg/s/g', half 1: label 'Goal ' of the ground truth is not among the 17 SoccerNet-v2 classes; fix the labels file, or pass --classes labels to score the labels as they are.
+    """  # noqa: E501
+    from ..datasets import SOCCERNET_V2_CLASSES
+
+    seen = sorted({label for table in y_true for label in table["label"]})
+    if not seen and choice in ("auto", "labels"):
+        raise CommandError(
+            "the ground truth holds no event, so there is nothing to score; pass "
+            "--classes to score the predictions against no labels."
+        )
+    if choice == "auto":
+        soccernet = set(SOCCERNET_V2_CLASSES).intersection(seen)
+        choice = "soccernet-v2" if soccernet else "labels"
+    if choice == "labels":
+        return seen
+    if choice == "soccernet-v2":
+        classes, what = list(SOCCERNET_V2_CLASSES), "the 17 SoccerNet-v2 classes"
+        advice = "fix the labels file, or pass --classes labels to score the "
+        advice += "labels as they are."
+    else:
+        classes = [name.strip() for name in choice.split(",")]
+        if not all(classes) or len(set(classes)) != len(classes):
+            raise UsageError(
+                f"--classes expects 'auto', 'soccernet-v2', 'labels' or distinct "
+                f"comma-separated names, got {choice!r}."
+            )
+        what, advice = "the classes given by --classes", "add it to --classes."
+    allowed = set(classes)
+    for i, table in enumerate(y_true):
+        unknown = sorted(set(table["label"]) - allowed)
+        if unknown:
+            raise CommandError(
+                f"{_where(meta, i)}: label {unknown[0]!r} of the ground truth is "
+                f"not among {what}; {advice}"
+            )
+    return classes
+
+
+def check_predicted_labels(y_pred, meta, classes, unknown_labels):
+    """Predictions whose labels are all among ``classes``.
+
+    Parameters
+    ----------
+    y_pred : list of pandas.DataFrame
+        Predictions of each video.
+    meta : pandas.DataFrame
+        ``game`` and ``half`` of each video, to name them in errors.
+    classes : list of str
+        The classes scored.
+    unknown_labels : {"raise", "drop"}
+        Raise naming the first game, half and label outside ``classes``, or
+        drop those predictions with one warning giving their number.
+
+    Returns
+    -------
+    y_pred : list of pandas.DataFrame
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import pandas as pd
+    >>> from sk_spotting.cli._evaluate import check_predicted_labels
+    >>> meta = pd.DataFrame({"game": ["lg/s/g"], "half": [2]})
+    >>> y_pred = [pd.DataFrame({"time": [1.0, 2.0], "label": ["Goal", "Dunk"],
+    ...                         "confidence": [0.9, 0.8]})]
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     kept = check_predicted_labels(y_pred, meta, ["Goal"], "drop")
+    >>> len(kept[0]), str(caught[0].message)
+    (1, "1 prediction(s) with label(s) ['Dunk'] not among the classes were dropped (--unknown-labels drop), first in game 'lg/s/g', half 2.")
+    """  # noqa: E501
+    allowed = set(classes)
+    kept, n_dropped, names, first = [], 0, set(), None
+    for i, table in enumerate(y_pred):
+        known = table["label"].isin(allowed).to_numpy()
+        if known.all():
+            kept.append(table)
+            continue
+        unknown = sorted(set(table["label"][~known]))
+        if unknown_labels == "raise":
+            raise CommandError(
+                f"{_where(meta, i)}: predicted label {unknown[0]!r} is not among "
+                f"the {len(classes)} classes of the ground truth; fix the results "
+                f"file, or pass --unknown-labels drop to drop such predictions."
+            )
+        n_dropped += int((~known).sum())
+        names.update(unknown)
+        first = first or _where(meta, i)
+        kept.append(table[known].reset_index(drop=True))
+    if n_dropped:
+        warnings.warn(
+            f"{n_dropped} prediction(s) with label(s) {sorted(names)} not among "
+            f"the classes were dropped (--unknown-labels drop), first in {first}.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return kept
+
+
 def load_truth_and_predictions(args):
     """Labels, predictions, meta and classes of ``args.data_root``/``results``."""
-    from ..datasets import read_soccernet_predictions
+    from ..datasets import load_soccernet, read_soccernet_predictions
 
-    X, y_true, meta = load_data(
+    X, y_true, meta = load_soccernet(
         args.data_root,
         split=args.split,
         features=args.features,
         frame_rate=args.frame_rate or 2.0,
+        require_labels=True,
     )
     durations = [x.shape[0] for x in X]
     del X
+    classes = resolve_classes(args.classes, y_true, meta)
     y_pred = read_soccernet_predictions(args.results, meta)
+    y_pred = check_predicted_labels(y_pred, meta, classes, args.unknown_labels)
     meta = meta.assign(n_frames=durations)
-    return y_true, y_pred, meta, default_classes(y_true, y_pred)
+    return y_true, y_pred, meta, classes
 
 
 def evaluation_to_dict(result, *, n_videos=None):

@@ -13,6 +13,7 @@ import pandas as pd
 from ._common import check_not_input, check_output, data_inputs, echo, plural
 from ._evaluate import (
     add_interval_arguments,
+    add_label_arguments,
     bootstrap_intervals,
     game_groups,
     load_truth_and_predictions,
@@ -65,6 +66,7 @@ def add_parser(subparsers, parents):
         help="replace an existing --out folder (whole)",
     )
     add_interval_arguments(parser, zero_help="; 0 for no intervals")
+    add_label_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 

@@ -5,7 +5,9 @@
 per-video event tables, one :class:`pandas.DataFrame` per video with the
 columns ``time`` (seconds, float) and ``label`` (str), optionally
 ``visibility`` (``"visible"`` or ``"not shown"``); predictions add
-``confidence``.  A ``frame_rate`` (Hz) ties frames to seconds.
+``confidence``.  A table without rows means "no events" whatever the dtypes
+of its columns (``pd.DataFrame(columns=["time", "label"])``, a header-only
+CSV).  A ``frame_rate`` (Hz) ties frames to seconds.
 
 Every check raises a :class:`ValueError` or :class:`TypeError` whose message
 names the video index and the field at fault; nothing is silently dropped.
@@ -33,6 +35,13 @@ __all__ = [
 
 EVENT_COLUMNS = ("time", "label")
 VISIBILITY_VALUES = ("visible", "not shown")
+
+# Hints of an error for times beyond the end of a video: the latest time is
+# this many times the video's length.  A few seconds past the end (as in the
+# SoccerNet labels) gets no hint; milliseconds give a factor near 1,000, and
+# a frame rate of 25 for 2 fps features one near 12.
+_FRAME_RATE_FACTOR = 1.5
+_MILLISECONDS_FACTOR = 100
 
 # Rows checked at once for NaN/inf, so that memory-mapped videos are streamed
 # rather than materialised (a 5,400 x 512 float32 half is about 11 MB).
@@ -96,7 +105,10 @@ def _check_list(obj, name, *, allow_empty=False):
     if isinstance(obj, np.ndarray) and obj.ndim == 2 and obj.dtype != object:
         raise TypeError(
             f"{name} must be a list of per-video arrays, got a single 2-D array of "
-            f"shape {obj.shape}. Wrap one video in a list: {name}=[video]."
+            f"shape {obj.shape}. Give one (n_frames, n_features) array per video, "
+            f"{name}=[video] for one video; in a Pipeline, wrap per-frame "
+            f"transformers such as PCA in sk_spotting.preprocessing.PerFrame so "
+            f"that they keep the list of videos."
         )
     if isinstance(obj, pd.DataFrame):
         raise TypeError(
@@ -226,7 +238,13 @@ def check_videos(X, *, n_features=None, min_frames=1, name="X", names=None):
 
 
 def _finite_numbers(column, i, name, what):
-    """A numeric column as finite float64 values, or a clear error."""
+    """A numeric column as finite float64 values, or a clear error.
+
+    A column without rows is valid whatever its dtype: ``pd.DataFrame(
+    columns=["time", "label"])`` and a header-only CSV give object columns.
+    """
+    if len(column) == 0:
+        return np.zeros(0)
     if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         raise TypeError(
             f"{name}[{i}] (video {i}): column {column.name!r} must hold {what}, "
@@ -252,11 +270,31 @@ def _check_time_column(times, i, name, duration):
         )
     if duration is not None and (values > duration).any():
         row = int(np.flatnonzero(values > duration)[0])
+        hint = _time_hint(values, duration)
         raise ValueError(
             f"{name}[{i}] (video {i}): column 'time' has {values[row]} s at row "
-            f"{row}, beyond the end of the video ({duration} s)."
+            f"{row}, beyond the end of the video ({duration} s).{hint}"
         )
     return values
+
+
+def _time_hint(times, duration):
+    """Why times may lie beyond a video: milliseconds, or a wrong frame rate."""
+    latest = float(times.max())
+    factor = latest / duration if duration > 0 else np.inf
+    if factor >= _MILLISECONDS_FACTOR and latest / 1000 <= duration:
+        return (
+            f" The times look like milliseconds (the latest, {latest:g}, is "
+            f"{factor:,.0f} times the video's length, and every time fits once "
+            f"divided by 1,000): give seconds."
+        )
+    if factor >= _FRAME_RATE_FACTOR:
+        return (
+            f" The latest event is at {latest:g} s, {factor:.3g} times the "
+            f"video's length: if the times are right, frame_rate may be wrong "
+            f"(the length is n_frames / frame_rate)."
+        )
+    return ""
 
 
 def _check_label_column(labels, i, name, classes):
@@ -294,7 +332,8 @@ def check_events(
     y : list of pandas.DataFrame
         One table per video with columns ``time`` (seconds) and ``label``
         (str), and optionally ``visibility`` (``"visible"``/``"not shown"``)
-        and ``confidence`` (float).
+        and ``confidence`` (float).  A table without rows is a video without
+        events, whatever the dtypes of its columns.
     n_videos : int, default=None
         If given, ``y`` must have exactly this many entries (one per video of
         ``X``).

@@ -68,6 +68,13 @@ HALVES = (1, 2)
 
 # "H - MM:SS" as in Labels-v2.json (minutes may have more digits past 99).
 _GAME_TIME = re.compile(r"^\s*(\d)\s*-\s*(\d{1,4}):([0-5]\d)\s*$")
+# Largest position in milliseconds: 10,000 minutes, past the largest gameTime
+# "H - 9999:59"; rejects Infinity and 1e300 before they reach a frame index.
+_MAX_POSITION_MS = 10_000 * 60 * 1000
+# Largest results_spotting.json read (folder file or zip member).  One
+# prediction is about 170 bytes as written, so this holds ~390,000, four times
+# every frame of both 45-minute halves at 2 fps for all 17 classes.
+_MAX_PREDICTIONS_BYTES = 64 * 2**20
 
 
 # --------------------------------------------------------------------------
@@ -90,6 +97,18 @@ def _format_game_time(half, seconds):
     return f"{half} - {total // 60}:{total % 60:02d}"
 
 
+def _check_utf8(game, where):
+    """Reject a path that is not valid UTF-8 (undecodable bytes of a folder
+    name), which could not be written to a JSON file or a zip."""
+    try:
+        game.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{where}: game folder {game!r} has a name that is not valid UTF-8; "
+            f"rename the folder."
+        ) from None
+
+
 def _check_game_path(game, where):
     """Validate a relative ``league/season/game`` path and return it as str."""
     if isinstance(game, os.PathLike):
@@ -99,6 +118,7 @@ def _check_game_path(game, where):
             f"{where}: a game must be a non-empty relative path string such as "
             f"'league/season/game', got {game!r}."
         )
+    _check_utf8(game, where)
     posix = game.replace(os.sep, "/") if os.sep != "/" else game
     parts = PurePosixPath(posix).parts
     if posix.startswith("/") or ".." in parts or not parts:
@@ -161,14 +181,29 @@ def soccernet_games(split):
 # --------------------------------------------------------------------------
 
 
+def _raise(error):
+    """``os.walk``'s error handler: an unreadable folder is an error, not a
+    folder silently left out."""
+    raise error
+
+
 def _find_games(root, features):
+    """Game folders under ``root``, following symbolic links, each real folder
+    visited once (a link back up the tree is not a cycle)."""
     names = {f"{half}_{features}.npy" for half in HALVES}
-    games = []
-    for folder, dirs, files in os.walk(root):
+    games, seen = [], set()
+    for folder, dirs, files in os.walk(root, onerror=_raise, followlinks=True):
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in seen:
+            dirs.clear()
+            continue
+        seen.add((info.st_dev, info.st_ino))
         dirs.sort()
         if names.intersection(files):
             games.append(Path(folder).relative_to(root).as_posix())
     games = sorted(g for g in games if g != ".")
+    for game in games:
+        _check_utf8(game, f"Data root {str(root)!r}")
     if not games:
         raise FileNotFoundError(
             f"No game folder with '1_{features}.npy' or '2_{features}.npy' found "
@@ -221,6 +256,28 @@ def _load_half(path, game, frame_rate):
     return video
 
 
+def _position_seconds(position, where):
+    """Seconds of a ``position`` in whole milliseconds (``int(position)``, as
+    the devkit reads it), within ``[0, _MAX_POSITION_MS]``."""
+    try:
+        if isinstance(position, bool):
+            raise ValueError
+        milliseconds = int(position)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
+        raise ValueError(
+            f"{where}: bad position {position!r}; expected whole milliseconds."
+        ) from None
+    if milliseconds < 0:
+        raise ValueError(f"{where}: negative position {position!r}.")
+    if milliseconds > _MAX_POSITION_MS:
+        raise ValueError(
+            f"{where}: position {position!r} ms is beyond {_MAX_POSITION_MS} ms "
+            f"(10,000 minutes); positions are milliseconds from the start of the "
+            f"half."
+        )
+    return milliseconds / 1000
+
+
 def _parse_annotation(annotation, k, game, path):
     where = f"Game {game!r}, {str(path)!r}, annotation {k}"
     if not isinstance(annotation, dict):
@@ -238,17 +295,7 @@ def _parse_annotation(annotation, k, game, path):
     half = int(match.group(1))
     if "position" in annotation:
         position = annotation["position"]
-        try:
-            if isinstance(position, bool):
-                raise ValueError
-            milliseconds = int(position)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{where}: bad position {position!r}; expected whole milliseconds."
-            ) from None
-        if milliseconds < 0:
-            raise ValueError(f"{where}: negative position {position!r}.")
-        time = milliseconds / 1000
+        time = _position_seconds(position, where)
     else:
         time = float(60 * int(match.group(2)) + int(match.group(3)))
     label = annotation["label"]
@@ -321,6 +368,18 @@ def _read_labels(path, game, classes):
     return tables
 
 
+def _check_labels_exist(root, games):
+    """Raise naming the first game without a labels file, and how many."""
+    missing = [g for g in games if not (root / g / LABELS_FILE).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Game {missing[0]!r}: labels file "
+            f"{str(root / missing[0] / LABELS_FILE)!r} does not exist "
+            f"({len(missing)} of {len(games)} games have no {LABELS_FILE}); "
+            f"labels are needed to score a game."
+        )
+
+
 def load_soccernet(
     root,
     *,
@@ -329,6 +388,7 @@ def load_soccernet(
     features="ResNET_TF2_PCA512",
     frame_rate=2.0,
     classes=None,
+    require_labels=False,
 ):
     """Load SoccerNet-style features and labels, one video per half.
 
@@ -352,13 +412,17 @@ def load_soccernet(
         Load the official games of this split (see :func:`soccernet_games`).
         Give at most one of ``games`` and ``split``; with neither, every
         folder under ``root`` holding a ``1_<features>.npy`` or
-        ``2_<features>.npy`` is loaded, in sorted order.
+        ``2_<features>.npy`` is loaded, in sorted order (symbolic links are
+        followed, each real folder once).
     features : str, default="ResNET_TF2_PCA512"
         Feature name: the file stem after ``"1_"``/``"2_"``.
     frame_rate : float, default=2.0
         Frame rate of the features in Hz (2 for ResNET_TF2_PCA512).
     classes : sequence of str, default=None
         If given, every label must be one of these classes.
+    require_labels : bool, default=False
+        Require a ``Labels-v2.json`` in every game folder (to score them),
+        checked before any feature is read.
 
     Returns
     -------
@@ -376,11 +440,14 @@ def load_soccernet(
     Raises
     ------
     FileNotFoundError
-        If ``root``, a game folder or a feature file is missing; the message
-        names the game and file.
+        If ``root``, a game folder or a feature file is missing, or a labels
+        file with ``require_labels=True``; the message names the game and
+        file.
     ValueError
         If a labels file is not valid JSON, an annotation has a bad
-        ``gameTime`` or ``position``, or a label is not in ``classes``.
+        ``gameTime`` or ``position`` (not whole milliseconds in ``[0,
+        600,000,000]``, i.e. up to 10,000 minutes), a label is not in
+        ``classes``, or a game folder's name is not valid UTF-8.
 
     Warns
     -----
@@ -421,6 +488,8 @@ def load_soccernet(
         raise FileNotFoundError(f"Data root {str(root)!r} does not exist.")
     game_list = _resolve_games(root, games, split, features)
     challenge = set(_split_games("challenge"))
+    if require_labels:
+        _check_labels_exist(root, game_list)
 
     X, y, rows = [], [], []
     n_clipped, clipped_example = 0, None
@@ -636,8 +705,30 @@ def write_soccernet_predictions(
     return paths
 
 
+def _read_capped(file, game, where):
+    """The content of an open binary file, or an error past
+    ``_MAX_PREDICTIONS_BYTES`` (read by 1 MiB chunks, so that a file over the
+    limit costs the limit in memory, not twice)."""
+    chunks, size = [], 0
+    while chunk := file.read(2**20):
+        size += len(chunk)
+        if size <= _MAX_PREDICTIONS_BYTES:
+            chunks.append(chunk)
+            continue
+        raise ValueError(
+            f"Game {game!r}: predictions file {where!r} is larger than "
+            f"{_MAX_PREDICTIONS_BYTES:,} bytes; a results file that large is not "
+            f"read."
+        )
+    return b"".join(chunks)
+
+
 def _open_predictions(path):
-    """Return a function game -> parsed JSON of a folder or a zip."""
+    """Return a function game -> (bytes, name) of a folder or a zip.
+
+    A zip is read one member at a time, never past the size limit, whatever
+    its header claims: a small zip can expand to gigabytes.
+    """
     path = Path(path)
     if path.is_dir():
 
@@ -647,20 +738,25 @@ def _open_predictions(path):
                 raise FileNotFoundError(
                     f"Game {game!r}: predictions file {str(file)!r} does not exist."
                 )
-            return file.read_bytes(), str(file)
+            with open(file, "rb") as f:
+                return _read_capped(f, game, str(file)), str(file)
 
         return read
     if path.is_file() and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            members = {name: zf.read(name) for name in zf.namelist()}
 
         def read(game):
             name = f"{game}/{PREDICTIONS_FILE}"
-            if name not in members:
-                raise FileNotFoundError(
-                    f"Game {game!r}: {name!r} is not in the zip file {str(path)!r}."
-                )
-            return members[name], f"{path}:{name}"
+            with zipfile.ZipFile(path) as zf:
+                try:
+                    member = zf.open(name)
+                except KeyError:
+                    raise FileNotFoundError(
+                        f"Game {game!r}: {name!r} is not in the zip file {str(path)!r}."
+                    ) from None
+                with member:
+                    return _read_capped(member, game, f"{path}:{name}"), (
+                        f"{path}:{name}"
+                    )
 
         return read
     raise FileNotFoundError(
@@ -686,15 +782,18 @@ def _parse_predictions(data, game, where):
     for k, entry in enumerate(content["predictions"]):
         try:
             half = int(entry["half"])
-            position = int(entry["position"])
+            position = entry["position"]
             confidence = float(entry["confidence"])
             label = entry["label"]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValueError(
                 f"Game {game!r}: predictions file {where!r}, prediction {k} is "
                 f"malformed ({exc!r}): {entry!r}."
             ) from None
-        rows.append((half, position / 1000, label, confidence))
+        time = _position_seconds(
+            position, f"Game {game!r}: predictions file {where!r}, prediction {k}"
+        )
+        rows.append((half, time, label, confidence))
     return rows
 
 
@@ -714,6 +813,16 @@ def read_soccernet_predictions(path, meta):
     y_pred : list of pandas.DataFrame
         Aligned with ``meta``: columns ``time`` (``position / 1000`` s),
         ``label`` and ``confidence`` (float), in file order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` or the file of a game is missing.
+    ValueError
+        If a file is not valid JSON, a prediction is malformed or has a
+        position outside ``[0, 600,000,000]`` ms, or a file is larger than
+        64 MiB.  A zip is read one member at a time and never past that
+        limit, so a small zip expanding to gigabytes fails fast.
 
     Examples
     --------

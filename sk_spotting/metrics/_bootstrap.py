@@ -19,6 +19,7 @@ counts are integers, exact in float64, so a resample's score equals
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -31,6 +32,7 @@ from ._spotting import (
     _N_BINS,
     _N_FRAMES,
     _average_over_tolerances,
+    _check_prediction_labels,
     _counts_at_thresholds,
     _interpolated_ap,
     _match_events,
@@ -40,7 +42,7 @@ from ._spotting import (
 
 __all__ = ["BootstrapResult", "bootstrap_average_map"]
 
-_METRIC_OPTIONS = ("tolerances", "classes")
+_METRIC_OPTIONS = ("tolerances", "classes", "unknown_labels")
 # Counts of one chunk of resamples (r * t * c * h float64): 32 MiB.
 _CHUNK_ELEMENTS = 2**22
 
@@ -272,7 +274,8 @@ def bootstrap_average_map(
         groups, ``n_resamples`` or ``confidence_level`` is out of range, or
         :func:`average_map_score` rejects the input.
     TypeError
-        If a metric option other than ``tolerances`` and ``classes`` is given.
+        If a metric option other than ``tolerances``, ``classes`` and
+        ``unknown_labels`` is given.
 
     See Also
     --------
@@ -328,6 +331,14 @@ def bootstrap_average_map(
     details = average_map_score(y_true, y_pred, **metric_options, return_details=True)
     truth = _read_events(y_true, "y_true", require_confidence=False)
     predictions = _read_events(y_pred, "y_pred", require_confidence=True)
+    with warnings.catch_warnings():  # average_map_score warned of drops once
+        warnings.simplefilter("ignore")
+        predictions = _check_prediction_labels(
+            predictions,
+            details.classes,
+            metric_options.get("unknown_labels", "raise"),
+            metric_options.get("classes") is None,
+        )
     group_of_video, n_groups = _check_groups(groups, truth.n_videos)
     if n_groups < 2:
         raise ValueError(

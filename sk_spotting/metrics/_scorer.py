@@ -68,7 +68,7 @@ def make_spotting_scorer(tolerances="loose", classes=None):
         Tolerances in seconds, as in :func:`average_map_score`.
     classes : sequence of str, default=None
         Classes to score.  ``None`` uses the estimator's ``classes_`` if it has
-        the attribute, else the labels found in the data.
+        the attribute, else the labels of the ground truth ``y``.
 
     Returns
     -------

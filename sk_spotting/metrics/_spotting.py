@@ -63,9 +63,11 @@ Reproduced devkit behaviour (quirks included, on purpose):
    classes; per-class values and a single tolerance are not scaled.
 
 Deliberate differences: labels outside ``classes`` raise a ``ValueError``
-(the devkit skips them silently), and the class order is the given one (the
-mean over classes is a pairwise float sum, so bit-identity with the devkit
-needs its class order, ``EVENT_DICTIONARY_V2``).
+(the devkit skips them silently; ``unknown_labels="drop"`` skips predicted
+ones with a warning), classes default to the labels of the ground truth, and
+the class order is the given one (the mean over classes is a pairwise float
+sum, so bit-identity with the devkit needs its class order,
+``EVENT_DICTIONARY_V2``).
 
 Algorithm.  Events become cells keyed ``(video * c + class) * 14400 + frame``
 (one sort).  The devkit's greedy matching is sequential per label, but a label
@@ -82,6 +84,7 @@ contract column-wise; anything irregular is handed to
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -369,20 +372,66 @@ def _time_to_frame(times):
     return np.minimum((2 * ms) // 1000, _N_FRAMES - 1)
 
 
+def _unknown_label_error(events, unknown, classes, name, advice):
+    """The error naming the first video with a label outside ``classes``."""
+    video = int(events.video[np.flatnonzero(unknown[events.label_codes])[0]])
+    codes = events.label_codes[events.video == video]
+    names = sorted(set(events.label_names[codes[unknown[codes]]]))
+    return ValueError(
+        f"{name}[{video}] (video {video}): column 'label' has label(s) {names} "
+        f"that are not in classes {list(classes)}. {advice}"
+    )
+
+
 def _class_index(events, classes, name):
     """Class index of each event; raise naming the first video with an unknown label."""
     lookup = pd.Index(classes).get_indexer(events.label_names)
     unknown = lookup < 0
-    if unknown.any():
-        video = int(events.video[np.flatnonzero(unknown[events.label_codes])[0]])
-        codes = events.label_codes[events.video == video]
-        names = sorted(set(events.label_names[codes[unknown[codes]]]))
-        raise ValueError(
-            f"{name}[{video}] (video {video}): column 'label' has label(s) {names} "
-            f"that are not in classes {list(classes)}. Pass classes that include "
-            f"them (the SoccerNet devkit would silently skip them)."
+    if unknown[events.label_codes].any():
+        raise _unknown_label_error(
+            events,
+            unknown,
+            classes,
+            name,
+            "Pass classes that include them (the SoccerNet devkit would silently "
+            "skip them).",
         )
     return lookup[events.label_codes]
+
+
+def _check_prediction_labels(predictions, classes, unknown_labels, inferred):
+    """Predictions whose labels are all in ``classes``: raise on the first
+    video with another label, or drop those rows with a warning."""
+    unknown = pd.Index(classes).get_indexer(predictions.label_names) < 0
+    if not unknown.any():
+        return predictions
+    if unknown_labels == "raise":
+        source = "the labels of y_true, " if inferred else ""
+        raise _unknown_label_error(
+            predictions,
+            unknown,
+            classes,
+            "y_pred",
+            f"The classes ({source}which define what is scored) must hold every "
+            f"predicted label: fix the label, pass classes that include it, or "
+            f"pass unknown_labels='drop' to drop such predictions with a warning.",
+        )
+    keep = ~unknown[predictions.label_codes]
+    names = sorted(set(predictions.label_names[unknown]))
+    warnings.warn(
+        f"{int((~keep).sum())} prediction(s) with label(s) {names} not in classes "
+        f"were dropped (unknown_labels='drop').",
+        UserWarning,
+        stacklevel=3,
+    )
+    confidence = predictions.confidence
+    return predictions._replace(
+        video=predictions.video[keep],
+        time=predictions.time[keep],
+        label_codes=predictions.label_codes[keep],
+        shown=predictions.shown[keep],
+        confidence=None if confidence is None else confidence[keep],
+    )
 
 
 def _last_per_cell(keys, values):
@@ -605,17 +654,16 @@ def _details(tolerances, classes, aps):
     return SpottingEvaluation(**fields)
 
 
-def _resolve_classes(classes, truth, predictions):
-    """Given classes, or the sorted labels seen in the events."""
+def _resolve_classes(classes, truth):
+    """Given classes, or the sorted labels of the ground truth."""
     if classes is not None:
         return _check_classes(classes)
-    seen = set(truth.label_names) | set(predictions.label_names)
-    if not seen:
+    if not len(truth.label_codes):
         raise ValueError(
-            "y_true and y_pred hold no event, so the classes cannot be inferred; "
+            "y_true holds no event, so the classes cannot be inferred from it; "
             "pass classes."
         )
-    return tuple(sorted(seen))
+    return tuple(sorted(set(truth.label_names)))
 
 
 class _Matching(NamedTuple):
@@ -665,7 +713,13 @@ def _evaluate(truth, predictions, tolerances, classes):
 
 
 def average_map_score(
-    y_true, y_pred, *, tolerances="loose", classes=None, return_details=False
+    y_true,
+    y_pred,
+    *,
+    tolerances="loose",
+    classes=None,
+    unknown_labels="raise",
+    return_details=False,
 ):
     """SoccerNet average-mAP of spotted events, identical to the official devkit.
 
@@ -690,11 +744,18 @@ def average_map_score(
         order.
     classes : sequence of str, default=None
         Classes to score, in the order of the per-class results.  ``None``
-        takes the sorted labels found in ``y_true`` and ``y_pred``.  The
+        takes the sorted labels of ``y_true``: the ground truth defines the
+        classes, so a misspelled predicted label cannot add a class.  The
         official SoccerNet-v2 number needs the 17 SoccerNet-v2 classes,
         ``classes=sk_spotting.datasets.SOCCERNET_V2_CLASSES`` (the devkit's
         order, which bit-identity needs): classes without ground truth count
         as AP 0 in the mean.
+    unknown_labels : {"raise", "drop"}, default="raise"
+        What to do with a prediction whose label is not in the classes:
+        ``"raise"`` a ``ValueError`` naming its video and label, or
+        ``"drop"`` it and warn with the number dropped (the devkit skips such
+        predictions silently).  Labels of ``y_true`` outside ``classes``
+        always raise.
     return_details : bool, default=False
         Return a :class:`SpottingEvaluation` instead of the average-mAP.
 
@@ -708,11 +769,17 @@ def average_map_score(
     ValueError
         If the tolerances or classes are invalid, the tables break the data
         contract (see :func:`sk_spotting.data.check_events`), their numbers
-        differ, or a label is not in ``classes`` (naming the video; the devkit
-        would skip it).
+        differ, or a label is not in the classes (naming the video; the devkit
+        would skip it), predictions only with ``unknown_labels="raise"``.
     TypeError
         If the tables are not a list of DataFrames with columns of the right
         types (the errors of :func:`sk_spotting.data.check_events`).
+
+    Warns
+    -----
+    UserWarning
+        With ``unknown_labels="drop"``, when predictions were dropped (their
+        number and labels).
 
     Examples
     --------
@@ -736,7 +803,20 @@ def average_map_score(
            [0.5, 1. ]])
     >>> result.average_map
     0.625
-    """
+
+    A predicted label outside the classes (here those of ``y_true``) is an
+    error; ``unknown_labels="drop"`` drops it with a warning instead:
+
+    >>> y_typo = [y_pred[0].assign(label=["Goal ", "Corner", "Corner"])]
+    >>> average_map_score(y_true, y_typo)
+    Traceback (most recent call last):
+    ...
+    ValueError: y_pred[0] (video 0): column 'label' has label(s) ['Goal '] that are not in classes ['Corner', 'Goal']. ...
+    """  # noqa: E501
+    if unknown_labels not in ("raise", "drop"):
+        raise ValueError(
+            f"unknown_labels must be 'raise' or 'drop', got {unknown_labels!r}."
+        )
     tolerances = _check_tolerances(tolerances)
     truth = _read_events(y_true, "y_true", require_confidence=False)
     predictions = _read_events(y_pred, "y_pred", require_confidence=True)
@@ -746,7 +826,12 @@ def average_map_score(
             f"{truth.n_videos}; give one prediction table per video (an empty one "
             f"for a video without predictions)."
         )
-    classes = _resolve_classes(classes, truth, predictions)
+    inferred = classes is None
+    classes = _resolve_classes(classes, truth)
+    _class_index(truth, classes, "y_true")  # the ground truth's errors first
+    predictions = _check_prediction_labels(
+        predictions, classes, unknown_labels, inferred
+    )
     aps = _evaluate(truth, predictions, tolerances, classes)
     result = _details(tolerances, classes, aps)
     return result if return_details else result.average_map

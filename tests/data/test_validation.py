@@ -164,3 +164,32 @@ def test_dense_round_trip():
     np.testing.assert_array_equal(dense, scores >= 0)
     with pytest.raises(ValueError, match="unknown label"):
         events_to_dense(events, n_frames=30, classes=["a"], frame_rate=2.0)
+
+
+def _beyond_end_error(times, n_frames=5400, frame_rate=2.0):
+    y = [_events(list(times), ["a"] * len(times))]
+    with pytest.raises(ValueError, match="beyond the end of the video") as info:
+        check_videos_and_events([np.zeros((n_frames, 2))], y, frame_rate=frame_rate)
+    return str(info.value)
+
+
+def test_times_in_milliseconds_are_named():
+    message = _beyond_end_error([1_000.0, 1_320_000.0, 2_650_000.0])
+    assert "look like milliseconds" in message and "give seconds" in message
+    assert "frame_rate" not in message
+
+
+def test_a_wrong_frame_rate_is_suggested():
+    # 45 minutes of 2 fps features read as 25 fps: 216 s long
+    message = _beyond_end_error([100.0, 2600.0], frame_rate=25.0)
+    assert "frame_rate may be wrong" in message and "milliseconds" not in message
+
+
+def test_an_event_just_past_the_end_gets_no_hint():
+    message = _beyond_end_error([10.0, 2701.0])
+    assert message.endswith("beyond the end of the video (2700.0 s).")
+
+
+def test_a_single_2d_array_points_to_lists_and_per_frame():
+    with pytest.raises(TypeError, match=r"X=\[video\].*preprocessing\.PerFrame"):
+        check_videos(np.zeros((10, 3)))

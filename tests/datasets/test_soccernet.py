@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -575,3 +576,128 @@ def test_read_selects_half(tmp_path):
     assert back[1]["confidence"].tolist() == [1.0, 0.0]
     only_first = read_soccernet_predictions(tmp_path, meta.iloc[[1]])
     assert len(only_first) == 1 and only_first[0]["label"].tolist() == ["Foul"] * 2
+
+
+# --------------------------------------------------------------------------
+# inputs that cannot fool the reader
+# --------------------------------------------------------------------------
+
+
+def test_symlinked_game_folders_are_found(tree, tmp_path):
+    root, games = tree
+    league = games[0].split("/")[0]
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "lg").symlink_to(root / league, target_is_directory=True)
+    _, _, meta = load_soccernet(linked)
+    expected = sorted("lg/" + g.split("/", 1)[1] for g in games if g.startswith(league))
+    assert sorted(meta["game"].unique()) == expected
+
+
+def test_symlink_cycles_are_walked_once(tree, tmp_path):
+    root, games = _copy_tree(tree, tmp_path)
+    league = games[0].split("/")[0]
+    (root / league / "loop").symlink_to(root, target_is_directory=True)
+    (root / "again").symlink_to(root / league, target_is_directory=True)
+    _, _, meta = load_soccernet(root)
+    found = list(meta["game"].unique())
+    assert len(found) == len(games)  # each real game folder once
+    assert not any("loop" in g for g in found)
+
+
+def test_game_folder_not_utf8_is_rejected_before_reading(tree, tmp_path):
+    root, games = _copy_tree(tree, tmp_path)
+    folder = root / games[1]
+    bad = folder.with_name(os.fsdecode(os.fsencode(folder.name) + b"\xff"))
+    folder.rename(bad)
+    (root / games[0] / f"1_{FEATURES}.npy").write_bytes(b"never read")
+    with pytest.raises(ValueError, match="not valid UTF-8; rename the folder"):
+        load_soccernet(root)
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        load_soccernet(root, games=[str(bad.relative_to(root))])
+
+
+@pytest.mark.parametrize("position", [float("inf"), 1e300, 10**21, "1e300"])
+def test_error_position_out_of_range_names_file_and_annotation(
+    tree, tmp_path, position
+):
+    root, games = _copy_tree(tree, tmp_path)
+    path = _labels_path(root, games[0])
+    labels = json.loads(path.read_text())
+    labels["annotations"][2]["position"] = position
+    path.write_text(json.dumps(labels))  # inf is written as Infinity
+    with pytest.raises(ValueError, match="annotation 2: (bad position|position)"):
+        load_soccernet(root)
+    with pytest.raises(ValueError) as info:
+        load_soccernet(root)
+    assert str(path) in str(info.value) and games[0] in str(info.value)
+
+
+@pytest.mark.parametrize("position", [float("inf"), 1e300, "-1"])
+def test_error_prediction_position_out_of_range(tmp_path, position):
+    y_pred, meta = _one_game([1.0])
+    write_soccernet_predictions(y_pred, meta, tmp_path)
+    path = tmp_path / meta["game"][0] / "results_spotting.json"
+    content = json.loads(path.read_text())
+    content["predictions"][0]["position"] = position
+    path.write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=r"prediction 0.*position"):
+        read_soccernet_predictions(tmp_path, meta)
+
+
+def test_require_labels(tree, tmp_path):
+    root, games = _copy_tree(tree, tmp_path)
+    _labels_path(root, games[1]).unlink()
+    with pytest.raises(FileNotFoundError, match=r"\(1 of 3 games have no") as info:
+        load_soccernet(root, require_labels=True)
+    assert games[1] in str(info.value)
+    assert len(load_soccernet(tree[0], require_labels=True)[0]) == 6
+
+
+def test_results_files_are_read_up_to_a_size_limit(tmp_path, monkeypatch):
+    from sk_spotting.datasets import _soccernet
+
+    y_pred, meta = _one_game([1.0] * 20)
+    zip_path = tmp_path / "s.zip"
+    write_soccernet_predictions(y_pred, meta, tmp_path / "p", zip_path=zip_path)
+    size = (tmp_path / "p" / meta["game"][0] / "results_spotting.json").stat().st_size
+    monkeypatch.setattr(_soccernet, "_MAX_PREDICTIONS_BYTES", size)
+    assert len(read_soccernet_predictions(zip_path, meta)[0]) == 20
+    monkeypatch.setattr(_soccernet, "_MAX_PREDICTIONS_BYTES", size - 1)
+    for source in (zip_path, tmp_path / "p"):
+        with pytest.raises(ValueError, match=rf"larger than {size - 1:,} bytes"):
+            read_soccernet_predictions(source, meta)
+
+
+def test_zip_member_expanding_past_the_limit_is_not_read_whole(tmp_path):
+    """A member far larger than its zip (here 200 MB of spaces) fails after
+    reading the limit; benchmarks/bench_zip_memory.py measures the memory."""
+    from sk_spotting.datasets import _soccernet
+
+    game = "lg/s/g"
+    zip_path = tmp_path / "bomb.zip"
+    block = b" " * 2**20
+    n_blocks = _soccernet._MAX_PREDICTIONS_BYTES // len(block) + 2
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open(f"{game}/results_spotting.json", "w") as member:
+            for _ in range(n_blocks):
+                member.write(block)
+    assert zip_path.stat().st_size < 2**20
+    meta = pd.DataFrame({"game": [game], "half": [1]})
+    with pytest.raises(ValueError, match="is larger than"):
+        read_soccernet_predictions(zip_path, meta)
+
+
+def test_unreadable_folder_is_an_error_not_skipped(tree, monkeypatch):
+    root, games = tree
+    league = str(root / games[0].split("/")[0])
+    scandir = os.scandir
+
+    def refuse_league(path):
+        if os.fspath(path) == league:
+            raise PermissionError(13, "Permission denied", league)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_league)
+    with pytest.raises(PermissionError, match="Permission denied"):
+        load_soccernet(root)

@@ -293,3 +293,27 @@ def test_bad_tables_are_the_metric_errors(two_videos):
         bootstrap_average_map(y_true, y_pred[:1])
     with pytest.raises(ValueError, match=r"y_true\[0\] \(video 0\)"):
         bootstrap_average_map(y_true, y_pred, classes=["Goal", "Card"][1:])
+
+
+def test_dropped_unknown_labels_are_dropped_in_every_resample():
+    y_true, y_pred = several_trees(range(2))
+    typo = [p.assign(label=p["label"].where(p.index % 5 != 0, "Dunk")) for p in y_pred]
+    games = [v // 2 for v in range(len(y_true))]
+    options = {"tolerances": "tight", "classes": CLASSES}
+    with pytest.raises(ValueError, match="Dunk"):
+        bootstrap_average_map(y_true, typo, groups=games, **options)
+    with pytest.warns(UserWarning, match="dropped") as record:
+        result = bootstrap_average_map(
+            y_true,
+            typo,
+            groups=games,
+            n_resamples=5,
+            random_state=1,
+            unknown_labels="drop",
+            **options,
+        )
+        expected = explicit_resamples(
+            y_true, typo, games, 5, 1, unknown_labels="drop", **options
+        )
+    assert len([w for w in record if "Dunk" in str(w.message)]) >= 1
+    assert np.array_equal(result.scores, [e.average_map for e in expected])

@@ -327,9 +327,10 @@ def test_details_layout_and_scaling():
     assert single.average_map_unshown == single.map_per_tolerance_unshown[0]
 
 
-def test_default_classes_are_the_sorted_labels():
+def test_default_classes_are_the_sorted_labels_of_the_truth():
     y_true, y_pred, classes = random_tree(4)
-    seen = sorted(set().union(*[set(t["label"]) for t in y_true + y_pred]))
+    seen = sorted(set().union(*[set(t["label"]) for t in y_true]))
+    assert set().union(*[set(t["label"]) for t in y_pred]) <= set(seen)
     got = average_map_score(y_true, y_pred, return_details=True)
     assert got.classes == tuple(seen)
     assert got.average_map == average_map_score(y_true, y_pred, classes=seen)
@@ -382,6 +383,55 @@ def test_unknown_label_names_video_and_field():
         average_map_score(y_true, y_pred, classes=["Goal"])
     with pytest.raises(ValueError, match=r"y_true\[0\] \(video 0\).*'Goal'"):
         average_map_score(y_true, y_pred[:1] * 2, classes=["Foul"])
+
+
+@pytest.mark.parametrize("unknown", ["Goal ", "Dunk"])
+def test_a_misspelled_prediction_cannot_add_a_class(unknown):
+    """The ground truth defines the classes: an unknown predicted label is an
+    error naming video and label, not an 18th class lowering the score."""
+    y_true, y_pred, classes = random_tree(3)
+    assert len(y_pred[1]) > 1
+    y_pred[1].loc[1, "label"] = unknown
+    for given in (None, classes):
+        with pytest.raises(ValueError, match=r"y_pred\[1\] \(video 1\).*" + unknown):
+            average_map_score(y_true, y_pred, classes=given)
+
+
+@pytest.mark.parametrize("classes", [None, SOCCERNET_V2_CLASSES])
+def test_dropped_unknown_labels_score_as_the_devkit_skipping_them(
+    devkit_score, classes
+):
+    y_true, y_pred, _ = random_tree(11)
+    n_rows = [len(t) for t in y_pred]
+    for table in y_pred[:2]:
+        table.loc[::3, "label"] = "Dunk"
+    n_dunks = sum(int((t["label"] == "Dunk").sum()) for t in y_pred)
+    assert n_dunks > 1
+    if classes is None:  # the devkit needs the classes: those of the truth
+        classes = sorted({label for table in y_true for label in table["label"]})
+    expected = devkit_score(y_true, y_pred, classes, "loose")
+    with pytest.warns(UserWarning, match=rf"^{n_dunks} prediction\(s\).*'Dunk'"):
+        result = average_map_score(
+            y_true, y_pred, classes=classes, unknown_labels="drop", return_details=True
+        )
+    assert result.average_map == expected["a_mAP"]
+    np.testing.assert_array_equal(
+        result.average_ap_per_class, expected["a_mAP_per_class"]
+    )
+    assert [len(t) for t in y_pred] == n_rows  # the inputs are left alone
+
+
+def test_truth_labels_define_the_classes():
+    y_true = [events([1.0], ["Goal"])]
+    y_pred = [detections([1.0], ["Goal"], [0.9])]
+    assert average_map_score(y_true, y_pred, return_details=True).classes == ("Goal",)
+    with pytest.raises(ValueError, match="y_true holds no event"):
+        average_map_score([events([], [])], y_pred)
+    with pytest.raises(ValueError, match="unknown_labels must be"):
+        average_map_score(y_true, y_pred, unknown_labels="skip")
+    # truth labels outside given classes raise even when predictions may drop
+    with pytest.raises(ValueError, match=r"y_true\[0\].*'Goal'"):
+        average_map_score(y_true, y_pred, classes=["Foul"], unknown_labels="drop")
 
 
 def test_video_counts_must_agree():

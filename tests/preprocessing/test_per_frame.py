@@ -236,3 +236,16 @@ def test_grid_search_over_per_frame_components(data):
     assert search.best_params_["perframe__transformer__n_components"] in (4, 8)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.best_estimator_[0].transformer_.n_components in (4, 8)
+
+
+def test_forgetting_per_frame_in_a_pipeline_names_it():
+    """A PCA without PerFrame either fails in scikit-learn ("dim 3", the FAQ
+    entry) or, on stacked frames, hands the spotter one 2-D array."""
+    from sk_spotting import DenseAnchorSpotter
+    from sk_spotting.datasets import make_spotting_data
+
+    X, y = make_spotting_data(2, n_features=6, minutes=1.0, random_state=0)
+    with pytest.raises(ValueError, match="Found array with dim 3"):
+        make_pipeline(PCA(2), DenseAnchorSpotter()).fit(X, y)
+    with pytest.raises(TypeError, match=r"sk_spotting\.preprocessing\.PerFrame"):
+        make_pipeline(PCA(2), DenseAnchorSpotter()).fit(np.vstack(X), y)
