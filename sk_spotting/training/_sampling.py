@@ -74,7 +74,7 @@ def _torch_dtype(array):
 
 
 def _empty_host(shape, dtype, pin):
-    """A numpy array, in pinned memory when ``pin`` (for asynchronous copies)."""
+    """A numpy array, in pinned memory when ``pin`` (for synchronous copies)."""
     if not pin:
         return np.empty(shape, dtype)
     torch_dtype = torch.from_numpy(np.empty(0, dtype)).dtype
@@ -439,16 +439,23 @@ class ChunkSampler:
 
     # -------------------------------------------------------------- host storage
     def _gather_on_host(self, video, start):
-        """Copy the chunks out of the per-video arrays (numpy, on the CPU)."""
+        """Copy the chunks out of the per-video arrays into host tensors.
+
+        On CUDA the tensors are pinned, and they are the ones handed to the
+        asynchronous copy, so that torch's pinned-memory cache does not reuse
+        them before the copy is done.
+        """
         video = video.cpu().numpy()
         start = start.cpu().numpy()
         pin = self.device.type == "cuda"
         b, t = self.batch_size, self.chunk_frames
         n_classes = self._targets[0].shape[1]
-        x = _empty_host((b, t, self.store.n_features), np.float32, pin)
-        target = _empty_host((b, t, n_classes), np.float32, pin)
+        tensors = tuple(
+            torch.empty((b, t, width), dtype=torch.float32, pin_memory=pin)
+            for width in (self.store.n_features, n_classes, n_classes)
+        )
+        x, target, weight = (tensor.numpy() for tensor in tensors)
         masks = self._class_weights is not None
-        weight = _empty_host((b, t, n_classes), np.float32, pin)
         mask = np.empty((b, t, n_classes), np.bool_) if masks else weight
         lengths = np.minimum(self.store.n_frames[video] - start, t)
         for i, (v, s, n) in enumerate(zip(video, start, lengths)):
@@ -457,17 +464,18 @@ class ChunkSampler:
             mask[i, :n] = self._weights[v][s : s + n]
         if masks:
             positive, negative = self._class_weights
-            np.copyto(weight, np.where(mask, positive, negative))
+            weight[...] = negative
+            np.copyto(weight, positive, where=mask)
         for i in np.flatnonzero(lengths < t):
             # pad with the last frame times zero, as a gather by clamped index
-            # times the validity mask does
+            # times the validity mask does (-0.0 after a negative value)
             n = lengths[i]
             for array in (x, target, weight):
-                array[i, n:] = array[i, n - 1] * array.dtype.type(0)
-        return x, target, weight
+                array[i, n:] = array[i, n - 1] * np.float32(0)
+        return tensors
 
     def _to_training_device(self, batch):
-        x, target, weight = (torch.from_numpy(array) for array in batch)
+        x, target, weight = batch
         if self.store.dtype != torch.float32:
             x = x.to(self.store.dtype)
             if self.device.type == "cuda":
