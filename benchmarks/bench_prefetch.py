@@ -76,7 +76,15 @@ def steps_per_second(videos, masks, args, prefetch):
     net.partial_fit(sampler, epochs=1)
     seconds = time.perf_counter() - start
     weights = torch.cat([p.detach().flatten() for p in module.parameters()])
-    return args.steps / seconds, weights
+    return args.steps / seconds, weights, sampler
+
+
+def sampling_ms(sampler, n=100):
+    """Milliseconds to draw and gather one batch in the training thread."""
+    start = time.perf_counter()
+    for _ in range(n):
+        sampler.sample()
+    return (time.perf_counter() - start) / n * 1000
 
 
 def main():
@@ -103,12 +111,13 @@ def main():
         for _ in range(args.repeat):
             weights = {}
             for prefetch in (False, True):
-                rate, weights[prefetch] = steps_per_second(
+                rate, weights[prefetch], sampler = steps_per_second(
                     videos, masks, args, prefetch
                 )
                 rates[prefetch].append(rate)
                 print(f"prefetch={prefetch}: {rate:.2f} steps/s", flush=True)
             assert torch.equal(weights[False], weights[True]), "different weights"
+            print(f"sampling one batch: {sampling_ms(sampler):.2f} ms", flush=True)
         for prefetch, values in rates.items():
             print(
                 f"prefetch={prefetch}: median {statistics.median(values):.2f} steps/s "

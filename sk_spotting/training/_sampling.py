@@ -193,6 +193,11 @@ class FeatureStore:
         if storage not in ("auto", "device", "host"):
             raise ValueError(f"storage must be auto, device or host, got {storage!r}.")
         self.videos = list(videos)
+        # memory maps read as plain arrays over the same pages: slicing a
+        # np.memmap costs a Python-level __array_finalize__ per chunk
+        self._rows = [
+            v.view(np.ndarray) if isinstance(v, np.memmap) else v for v in self.videos
+        ]
         if not self.videos:
             raise ValueError("FeatureStore needs at least one video.")
         self.device = torch.device(device)
@@ -459,7 +464,7 @@ class ChunkSampler:
         mask = np.empty((b, t, n_classes), np.bool_) if masks else weight
         lengths = np.minimum(self.store.n_frames[video] - start, t)
         for i, (v, s, n) in enumerate(zip(video, start, lengths)):
-            x[i, :n] = self.store.videos[v][s : s + n]
+            x[i, :n] = self.store._rows[v][s : s + n]
             target[i, :n] = self._targets[v][s : s + n]
             mask[i, :n] = self._weights[v][s : s + n]
         if masks:

@@ -221,6 +221,7 @@ def test_fit_on_memory_maps_reads_them_in_place(tmp_path, monkeypatch, capsys):
     assert samplers[1].store is store  # one store for both networks
     assert store.location == "host" and store.features is None
     assert all(v is m for v, m in zip(store.videos, maps))
+    assert all(np.shares_memory(r, m) for r, m in zip(store._rows, maps))
     n_total = sum(m.shape[0] for m in maps)
     for sampler in samplers:  # nothing the size of the training set
         for value in vars(sampler).values():
