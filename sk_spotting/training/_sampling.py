@@ -255,6 +255,13 @@ def _check_per_video(name, arrays, n_frames):
             )
 
 
+def _pad(rows, n):
+    """Rows from ``n`` on: the last valid row times zero (-0.0 after a negative
+    value), as a gather by clamped index times the validity mask gives."""
+    if n < rows.shape[0]:
+        rows[n:] = rows[n - 1] * np.float32(0)
+
+
 def _rng_state(device):
     if device.type == "cuda":
         return torch.cuda.get_rng_state(device)
@@ -446,50 +453,53 @@ class ChunkSampler:
     def _gather_on_host(self, video, start):
         """Copy the chunks out of the per-video arrays into host tensors.
 
-        On CUDA the tensors are pinned, and they are the ones handed to the
+        Features of another type than float32 (bfloat16) are read a chunk at
+        a time as float32 and converted, so no float32 batch is staged.  On
+        CUDA the tensors are pinned, and they are the ones handed to the
         asynchronous copy, so that torch's pinned-memory cache does not reuse
         them before the copy is done.
         """
         video = video.cpu().numpy()
         start = start.cpu().numpy()
         pin = self.device.type == "cuda"
-        b, t = self.batch_size, self.chunk_frames
+        b, t, d = self.batch_size, self.chunk_frames, self.store.n_features
         n_classes = self._targets[0].shape[1]
-        tensors = tuple(
-            torch.empty((b, t, width), dtype=torch.float32, pin_memory=pin)
-            for width in (self.store.n_features, n_classes, n_classes)
+        x = torch.empty((b, t, d), dtype=self.store.dtype, pin_memory=pin)
+        target, weight = (
+            torch.empty((b, t, n_classes), dtype=torch.float32, pin_memory=pin)
+            for _ in range(2)
         )
-        x, target, weight = (tensor.numpy() for tensor in tensors)
-        masks = self._class_weights is not None
-        mask = np.empty((b, t, n_classes), np.bool_) if masks else weight
+        direct = x.dtype == torch.float32
+        chunk = None if direct else np.empty((t, d), np.float32)
         lengths = np.minimum(self.store.n_frames[video] - start, t)
         for i, (v, s, n) in enumerate(zip(video, start, lengths)):
-            x[i, :n] = self.store._rows[v][s : s + n]
+            rows = x[i].numpy() if direct else chunk
+            rows[:n] = self.store._rows[v][s : s + n]
+            _pad(rows, n)
+            if not direct:
+                x[i].copy_(torch.from_numpy(chunk))
+        self._gather_targets(video, start, lengths, target.numpy(), weight.numpy())
+        return x, target, weight
+
+    def _gather_targets(self, video, start, lengths, target, weight):
+        """Targets and weights of the chunks, expanded from the compact form."""
+        masks = self._class_weights is not None
+        mask = np.empty(target.shape, np.bool_) if masks else weight
+        for i, (v, s, n) in enumerate(zip(video, start, lengths)):
             target[i, :n] = self._targets[v][s : s + n]
             mask[i, :n] = self._weights[v][s : s + n]
         if masks:
             positive, negative = self._class_weights
             weight[...] = negative
             np.copyto(weight, positive, where=mask)
-        for i in np.flatnonzero(lengths < t):
-            # pad with the last frame times zero, as a gather by clamped index
-            # times the validity mask does (-0.0 after a negative value)
-            n = lengths[i]
-            for array in (x, target, weight):
-                array[i, n:] = array[i, n - 1] * np.float32(0)
-        return tensors
+        for i in np.flatnonzero(lengths < self.chunk_frames):
+            _pad(target[i], lengths[i])
+            _pad(weight[i], lengths[i])
 
     def _to_training_device(self, batch):
-        x, target, weight = batch
-        if self.store.dtype != torch.float32:
-            x = x.to(self.store.dtype)
-            if self.device.type == "cuda":
-                x = x.pin_memory()
         if self.device.type == "cpu":
-            return x, target, weight
-        return tuple(
-            tensor.to(self.device, non_blocking=True) for tensor in (x, target, weight)
-        )
+            return batch
+        return tuple(tensor.to(self.device, non_blocking=True) for tensor in batch)
 
     # ----------------------------------------------------------------- iteration
     def _prefetching(self):
