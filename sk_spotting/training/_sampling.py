@@ -132,15 +132,7 @@ def fill_tensor(arrays, *, dtype, device, block_rows=FILL_BLOCK_ROWS):
 
 
 def _nbytes(n_values, dtype):
-    return (
-        n_values
-        * (
-            torch.finfo(dtype).bits
-            if dtype.is_floating_point
-            else torch.iinfo(dtype).bits
-        )
-        // 8
-    )
+    return n_values * torch.empty((), dtype=dtype).element_size()
 
 
 class FeatureStore:
@@ -377,6 +369,12 @@ class ChunkSampler:
         self._guess_ahead = True
         self._class_weights = None
         if class_weights is not None:
+            for i, mask in enumerate(weights):
+                if np.dtype(mask.dtype) != np.bool_:
+                    raise TypeError(
+                        f"with class_weights, weights are boolean masks; "
+                        f"weights[{i}] (video {i}) has dtype {mask.dtype}."
+                    )
             positive, negative = (
                 np.asarray(w, dtype=np.float32) for w in class_weights
             )
@@ -396,7 +394,7 @@ class ChunkSampler:
     def _to_device(self):
         """One device tensor each for targets and weights (masks stay boolean)."""
         device = self.device
-        same = self._weights is self._targets
+        same = all(t is w for t, w in zip(self._targets, self._weights))
         self._targets = fill_tensor(
             self._targets, dtype=_torch_dtype(self._targets[0]), device=device
         )

@@ -99,15 +99,20 @@ def test_host_and_device_storage_give_the_same_bits(dtype):
     assert n_padded > 0
 
 
-def test_class_weights_expand_to_the_weights_they_stand_for():
+@pytest.mark.parametrize("storage", ["host", "device"])
+def test_class_weights_expand_to_the_weights_they_stand_for(storage):
+    # the confidence network's case: the boolean targets are the weight masks
     videos, masks, _, (positive, negative) = _data()
     targets = [m.astype(np.float32) for m in masks]
     full = [np.where(m, positive, negative) for m in masks]
-    compact = _batches(
-        _sampler(videos, masks, masks, class_weights=(positive, negative))
+    compact = _sampler(
+        videos, masks, masks, class_weights=(positive, negative), storage=storage
     )
+    if storage == "device":  # one boolean tensor for both
+        assert compact._weights is compact._targets
+        assert compact._targets.dtype == torch.bool
     explicit = _batches(_sampler(videos, targets, full))
-    for a, b in zip(compact, explicit):
+    for a, b in zip(_batches(compact), explicit):
         for p, q in zip(a, b):
             assert _bitwise_equal(p, q)
 
@@ -178,6 +183,8 @@ def test_store_and_sampler_check_their_inputs():
         _sampler(videos, displacement[:2], masks)
     with pytest.raises(ValueError, match=r"weights\[1\] \(video 1\) has shape"):
         _sampler(videos, displacement, [masks[0], masks[0], masks[2]])
+    with pytest.raises(TypeError, match=r"weights\[0\] \(video 0\) has dtype float32"):
+        _sampler(videos, displacement, displacement, class_weights=weights)
     with pytest.raises(ValueError, match="prefetch must be"):
         _sampler(videos, displacement, masks, prefetch="yes")
     store = FeatureStore(videos, device="meta")
