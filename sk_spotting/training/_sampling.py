@@ -305,7 +305,7 @@ class ChunkSampler:
         Gather the next batch in a background thread while the network trains
         on this one (host storage only; the batches are the same either way).
         "auto" prefetches on CUDA, where the copy to the device can overlap
-        the step, and not on the CPU, where the gather is under 1 % of a step
+        the step, and not on the CPU, where the gather is about 1 % of a step
         and the thread only competes for the cores (benchmarks/RESULTS.md).
 
     Attributes
