@@ -12,7 +12,8 @@ from ._mixup import mixup_batch
 from ._net import ConfidenceCriterion, DisplacementCriterion, SpottingNet
 from ._optim import KerasAdamW
 from ._sam import perturb_weights, restore_weights
-from ._sampling import ChunkSampler, FeatureStore
+from ._sampling import ChunkSampler
+from ._storage import FeatureStore
 
 __all__ = [
     "ChunkSampler",

@@ -11,7 +11,7 @@ import sk_spotting._dense as dense_module
 from sk_spotting import DenseAnchorSpotter
 from sk_spotting.datasets import make_spotting_data
 from sk_spotting.training import ChunkSampler, FeatureStore
-from sk_spotting.training._sampling import fill_tensor
+from sk_spotting.training._storage import fill_tensor
 
 
 class CountingArray:
