@@ -168,33 +168,47 @@ def validation_and_resume():
         return f"checkpoints {files}; resumed equal: {np.array_equal(a, b)}"
 
 
-@check("ChunkSampler: pinned host storage gathers what device storage gathers")
+@check(
+    "ChunkSampler: pinned host storage (prefetched) gathers what device storage does"
+)
 def host_storage():
     rng = np.random.default_rng(0)
-    videos = [rng.standard_normal((500, 8), dtype=np.float32) for _ in range(3)]
-    targets = [rng.random((500, 4), dtype=np.float32) for _ in videos]
-    batches = {}
-    for storage in ("device", "host"):
-        torch.manual_seed(0)
-        sampler = ChunkSampler(
-            videos,
-            targets,
-            targets,
-            chunk_frames=40,
-            batch_size=8,
-            chunks_per_epoch=32,
-            device="cuda",
-            storage=storage,
-        )
-        assert sampler.storage.type == ("cuda" if storage == "device" else "cpu")
-        batches[storage] = [tuple(t.cpu() for t in batch) for batch in sampler]
-    same = all(
-        torch.equal(p, q)
-        for a, b in zip(batches["device"], batches["host"])
-        for p, q in zip(a, b)
-    )
-    assert same, "host and device storage gave different batches"
-    return "identical batches"
+    # a 30-frame video is shorter than a chunk: padded batches
+    videos = [rng.standard_normal((n, 8), dtype=np.float32) for n in (500, 400, 30)]
+    masks = [rng.random((v.shape[0], 4)) < 0.3 for v in videos]
+    class_weights = (np.float32([4, 3, 2, 1]), np.float32([0.5, 0.5, 0.25, 0]))
+    results = []
+    for dtype in (torch.float32, torch.bfloat16):
+        for mixup_like in (False, True):  # random draws between batches or not
+            batches = {}
+            for storage in ("device", "host"):
+                torch.manual_seed(0)
+                sampler = ChunkSampler(
+                    videos,
+                    masks,
+                    masks,
+                    class_weights=class_weights,
+                    chunk_frames=40,
+                    batch_size=8,
+                    chunks_per_epoch=32,
+                    device="cuda",
+                    feature_dtype=dtype,
+                    storage=storage,
+                )
+                assert sampler.store.location == storage
+                batches[storage] = []
+                for batch in sampler:
+                    batches[storage].append(tuple(t.cpu() for t in batch))
+                    if mixup_like:
+                        torch.rand(4, device="cuda")
+            same = all(
+                torch.equal(p, q)
+                for a, b in zip(batches["device"], batches["host"])
+                for p, q in zip(a, b)
+            )
+            assert same, f"host and device storage differ ({dtype}, {mixup_like})"
+            results.append(f"{dtype} draws between: {mixup_like}")
+    return "identical batches: " + "; ".join(results)
 
 
 @check("compile=True (inductor) on CUDA against the eager fit")

@@ -1,7 +1,8 @@
 """Where one training step spends its time (torch.profiler).
 
 Times a SAM training step and a plain one on batches drawn by the
-device-resident :class:`~sk_spotting.training.ChunkSampler`, then profiles 20
+:class:`~sk_spotting.training.ChunkSampler` (gathered from the arrays on the
+CPU, from its device copy on a GPU), then profiles 20
 SAM steps and sums the self time of the operators (CPU) or kernels (CUDA) by
 kind: convolutions, matrix products, normalisation and activations, the
 optimizer, sampling, the rest.  On a GPU it also reports how much of a step's

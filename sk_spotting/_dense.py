@@ -48,6 +48,7 @@ from .training import (
     ChunkSampler,
     ConfidenceCriterion,
     DisplacementCriterion,
+    FeatureStore,
 )
 from .training._progress import DurationEstimate, FitProgress
 from .training._trainer import (
@@ -710,7 +711,6 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         positive, negative = confidence_class_weights(
             targets, positive_weight=self.positive_weight
         )
-        weights = [np.where(t, positive, negative) for t in targets]
         score_fn = None
         if valid is not None:
             valid_videos, valid_events = valid
@@ -721,12 +721,13 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
                     confidence, None, valid_events, CONFIDENCE_VALIDATION_TOLERANCES
                 )
 
+        # the boolean targets are also the weight masks, expanded per batch
         return self._train(
             "confidence",
             ConfidenceCriterion(),
             videos,
-            [t.astype(np.float32) for t in targets],
-            weights,
+            targets,
+            (targets, (positive, negative)),
             score_fn,
             seed,
             learning_rate=self.learning_rate,
@@ -741,9 +742,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         positive = displacement_class_weights(
             [mask for _, mask in pairs], class_weight=self.displacement_class_weight
         )
-        weights = [
-            np.where(mask, positive, 0.0).astype(np.float32) for _, mask in pairs
-        ]
+        masks = [mask for _, mask in pairs]
         score_fn = None
         if valid is not None:
             valid_videos, valid_events = valid
@@ -766,7 +765,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             DisplacementCriterion(radius=radius),
             videos,
             [d for d, _ in pairs],
-            weights,
+            (masks, (positive, np.zeros_like(positive))),
             score_fn,
             seed,
             learning_rate=self._follow("learning_rate"),
@@ -787,10 +786,22 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         )
 
     def _train(self, head, criterion, videos, targets, weights, score_fn, seed, **hp):
-        """Train the network ``head`` with the recipe of ``training``."""
+        """Train the network ``head`` with the recipe of ``training``.
+
+        ``weights`` is ``(masks, (positive, negative))``: per-video boolean
+        masks and the per-class weights of True and False anchors.
+        """
         state = self._fit_state
         device = state["device"]
         autocast = resolve_autocast(self.precision, device)
+        if "features" not in state:  # one store for both networks
+            state["features"] = FeatureStore(
+                videos,
+                device=device,
+                dtype=torch.float32 if autocast is None else autocast,
+            )
+            self._say(state["features"].describe())
+        masks, class_weights = weights
         settings = NetworkSettings(
             head,
             epochs=self.epochs,
@@ -815,14 +826,14 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             lambda: self._build_module(head),
             criterion,
             lambda: ChunkSampler(
-                videos,
+                state["features"],
                 targets,
-                weights,
+                masks,
+                class_weights=class_weights,
                 chunk_frames=self._chunk_frames,
                 batch_size=self.batch_size,
                 chunks_per_epoch=self.chunks_per_epoch,
                 device=device,
-                feature_dtype=torch.float32 if autocast is None else autocast,
             ),
             settings,
             seed=seed,

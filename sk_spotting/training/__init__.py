@@ -13,12 +13,14 @@ from ._net import ConfidenceCriterion, DisplacementCriterion, SpottingNet
 from ._optim import KerasAdamW
 from ._sam import perturb_weights, restore_weights
 from ._sampling import ChunkSampler
+from ._storage import FeatureStore
 
 __all__ = [
     "ChunkSampler",
     "ConfidenceCriterion",
     "DisplacementCriterion",
     "EpochProgressBar",
+    "FeatureStore",
     "KeepBestWeights",
     "KerasAdamW",
     "LinearDecay",

@@ -214,11 +214,15 @@ def test_bfloat16_storage_and_storage_choice():
         batch_size=4,
         chunks_per_epoch=4,
         feature_dtype=torch.bfloat16,
+        storage="device",
     )
     x, target, _ = sampler.sample()
     assert x.dtype == torch.bfloat16 and target.dtype == torch.float32
     torch.testing.assert_close(
-        sampler.features.float(), torch.from_numpy(videos[0]), atol=0.02, rtol=0.01
+        sampler.store.features.float(),
+        torch.from_numpy(videos[0]),
+        atol=0.02,
+        rtol=0.01,
     )
     with pytest.raises(ValueError, match="storage"):
         ChunkSampler(
