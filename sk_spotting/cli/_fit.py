@@ -7,6 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+import torch.distributed as dist
+
+from ..training._distributed import is_main_process
 from ._common import (
     UsageError,
     atomic_dump,
@@ -31,6 +34,11 @@ in the checkpoint folder (default: next to --out, named <out>.checkpoints).
 After an interruption (Ctrl-C, SIGTERM, a killed process), run the same command
 with --resume: training continues from the last checkpoint and ends with the
 same number of epochs, losing at most one validation interval of work.
+
+Started by torchrun (torchrun --nproc-per-node N -m sk_spotting fit ...), the
+N processes train one model data-parallel (the global batch stays batch_size,
+split over them); only rank 0 prints, writes checkpoints and writes --out.
+See docs/scaling.md.
 """
 
 
@@ -238,7 +246,12 @@ def run(args):
         f"--resume to continue."
     )
     start = time.perf_counter()
+    owns_group = not (dist.is_available() and dist.is_initialized())
     estimator.fit(X, y, X_valid=X_valid, y_valid=y_valid, resume=args.resume)
+    if owns_group and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()  # the fit started it for this command
+    if not is_main_process():
+        return 0  # rank 0 writes the model
     path = atomic_dump(estimator, args.out)
     epochs = [f"confidence {len(estimator.confidence_net_.history)}"]
     if estimator.displacement_net_ is not None:
