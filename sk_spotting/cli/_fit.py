@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import sys
 import time
 from pathlib import Path
@@ -223,6 +224,11 @@ def estimator_and_data(args):
     return estimator, explicit, train, valid
 
 
+def _end_process_group():
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def run(args):
     """Train and save; returns the exit code."""
     estimator, explicit, (X, y, _), valid = estimator_and_data(args)
@@ -249,7 +255,10 @@ def run(args):
     owns_group = not (dist.is_available() and dist.is_initialized())
     estimator.fit(X, y, X_valid=X_valid, y_valid=y_valid, resume=args.resume)
     if owns_group and dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()  # the fit started it for this command
+        # The fit started the process group: end it when the process ends
+        # (NCCL warns otherwise).  Not now: a group cannot be started again in
+        # the same process (pytorch/pytorch#55967), and main() may run again.
+        atexit.register(_end_process_group)
     if not is_main_process():
         return 0  # rank 0 writes the model
     path = atomic_dump(estimator, args.out)

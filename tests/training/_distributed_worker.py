@@ -4,22 +4,23 @@ Run by ``torchrun --standalone --nproc-per-node 2 _distributed_worker.py OUT
 TRAIN_ROOT``; every rank runs the same scenes and rank 0 writes what the tests
 check under OUT (the tests assert, this script only records):
 
-1. ``cli``: ``sk-spotting fit`` in the process, the process group started by
-   the fit from torchrun's variables; each rank's stdout in ``cli_rank<r>.txt``.
+1. ``spotter``: a distributed DenseAnchorSpotter fit with validation (its
+   process group started by the fit from torchrun's variables), the same fit
+   with checkpoints interrupted and resumed, and a one-process fit of the
+   same settings (``spotter.pt``, ``spotter.joblib``, checkpoint copies).
 2. ``equivalence``: :func:`train_network` with SAM, both ranks drawing the
    same global batch and each training on its half, against one process
    training on the whole batch: weights, losses and the gradient applied at
    each step (``equivalence.pt``).
-3. ``spotter``: a distributed DenseAnchorSpotter fit with validation and
-   checkpoints, the same fit interrupted and resumed, and a one-process fit
-   of the same settings (``spotter.pt``, ``spotter.joblib``, checkpoint
-   copies).
+3. ``cli``: ``sk-spotting fit`` in the process; each rank's stdout in
+   ``cli_rank<r>.txt``.
 
-The one-process reference fits run last, rank 0 and rank 1 each running one.
+The one-process reference fits run after the distributed ones, rank 0 and
+rank 1 each running one.  The process group is started once: one cannot be
+started again in the same process (pytorch/pytorch#55967).
 """
 
 import contextlib
-import datetime
 import os
 import shutil
 import sys
@@ -55,7 +56,6 @@ def cli_scene(out, train_root):
             + settings
         )
     assert code == 0, f"rank {rank}: sk-spotting fit exited with {code}"
-    assert not dist.is_initialized()  # the command ended the group it started
 
 
 class AppliedGradients(Callback):
@@ -171,14 +171,17 @@ def _scores(row):
     return {k: v for k, v in row.items() if k in ("train_loss", "valid_average_map")}
 
 
-def spotter_scene(out, context):
+def spotter_scene(out):
     from sk_spotting import DenseAnchorSpotter
     from sk_spotting.datasets import make_spotting_data
+    from sk_spotting.training._distributed import resolve_distributed
 
     X, y = make_spotting_data(3, n_features=8, minutes=2.0, random_state=1)
     train, valid = (X[:2], y[:2]), {"X_valid": X[2:], "y_valid": y[2:]}
     params = {**TINY, "epochs": 6, "distributed": True}
+    assert not dist.is_initialized()
     spotter = DenseAnchorSpotter(**params).fit(*train, **valid)
+    context = resolve_distributed(True, "cpu")  # the group that the fit started
 
     folder = out / "checkpoints"
     interrupted = DenseAnchorSpotter(**params, checkpoint_dir=folder)
@@ -218,22 +221,17 @@ def spotter_scene(out, context):
         alone = DenseAnchorSpotter(**{**params, "distributed": False})
         joblib.dump(alone.fit(*train, **valid), out / "alone.joblib")
 
-    return reference
+    return context, reference
 
 
 def main(out, train_root):
     torch.set_num_threads(1)
     out = Path(out)
-    cli_scene(out, train_root)
-    # the rest under a collective timeout shorter than torch's 30 minutes,
-    # so that a broken rank cannot keep the other waiting for long
-    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=300))
-    from sk_spotting.training._distributed import resolve_distributed
-
-    context = resolve_distributed(True, "cpu")
-    references = [equivalence_scene(out, context), spotter_scene(out, context)]
+    context, spotter_reference = spotter_scene(out)
+    references = [equivalence_scene(out, context), spotter_reference]
     references[context.rank]()  # the one-process fits, one per rank at once
     context.barrier()
+    cli_scene(out, train_root)
     dist.destroy_process_group()
 
 
