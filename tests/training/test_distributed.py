@@ -29,7 +29,7 @@ from sk_spotting.training._distributed import (
 
 WORKER = Path(__file__).with_name("_distributed_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
-WALL_CLOCK_LIMIT = 600  # seconds; the run takes about 30 s on two busy cores
+WALL_CLOCK_LIMIT = 300  # seconds; the run takes about 30 s on two busy cores
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 TINY = {
     "chunk_duration": 16.0,
