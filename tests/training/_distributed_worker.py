@@ -12,7 +12,10 @@ check under OUT (the tests assert, this script only records):
    same global batch and each training on its half, against one process
    training on the whole batch: weights, losses and the gradient applied at
    each step (``equivalence.pt``).
-3. ``cli``: ``sk-spotting fit`` in the process; each rank's stdout in
+3. ``error``: an error raised on rank 0 while the others wait for its result
+   (a checkpoint that cannot be resumed, a failed validation), as each rank
+   sees it (``errors.json``).
+4. ``cli``: ``sk-spotting fit`` in the process; each rank's stdout in
    ``cli_rank<r>.txt``.
 
 The one-process reference fits run after the distributed ones, rank 0 and
@@ -21,6 +24,7 @@ started again in the same process (pytorch/pytorch#55967).
 """
 
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -224,6 +228,23 @@ def spotter_scene(out):
     return context, reference
 
 
+def error_scene(out, context):
+    from sk_spotting.training._distributed import broadcast_from_main
+
+    def fail():
+        raise ValueError("cannot resume from confidence.pt: parameter 'epochs'")
+
+    try:
+        broadcast_from_main(context, fail)
+    except ValueError as exc:
+        seen = f"{type(exc).__name__}: {exc}"
+    else:
+        seen = "no error"
+    seen = context.gather(seen)
+    if context.is_main:
+        (out / "errors.json").write_text(json.dumps(seen))
+
+
 def main(out, train_root):
     torch.set_num_threads(1)
     out = Path(out)
@@ -231,6 +252,7 @@ def main(out, train_root):
     references = [equivalence_scene(out, context), spotter_reference]
     references[context.rank]()  # the one-process fits, one per rank at once
     context.barrier()
+    error_scene(out, context)
     cli_scene(out, train_root)
     dist.destroy_process_group()
 

@@ -6,6 +6,7 @@ check what it recorded; the other tests run in this process.
 """
 
 import datetime
+import json
 import os
 import signal
 import subprocess
@@ -162,6 +163,15 @@ def test_checkpoint_keeps_every_rank_stream_and_refuses_another_count(two_ranks)
     spotter = DenseAnchorSpotter(**params, checkpoint_dir=folder)
     with pytest.raises(ValueError, match="2 process.*runs on 1"):
         spotter.fit(X[:2], y[:2], X_valid=X[2:], y_valid=y[2:], resume=True)
+
+
+def test_an_error_on_rank_0_reaches_every_rank(two_ranks):
+    rank0, rank1 = json.loads((two_ranks / "errors.json").read_text())
+    assert rank0 == "ValueError: cannot resume from confidence.pt: parameter 'epochs'"
+    assert rank1 == (
+        "ValueError: rank 0 failed: ValueError: cannot resume from "
+        "confidence.pt: parameter 'epochs'"
+    )
 
 
 def test_cli_fit_under_torchrun_prints_and_saves_on_rank_0_only(two_ranks):
