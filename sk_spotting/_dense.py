@@ -50,6 +50,7 @@ from .training import (
     DisplacementCriterion,
     FeatureStore,
 )
+from .training._distributed import rank_batch, resolve_distributed
 from .training._progress import DurationEstimate, FitProgress
 from .training._trainer import (
     RESERVED_CALLBACK_NAMES,
@@ -226,6 +227,14 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         that the optimizer applies (with SAM, the one at the perturbed
         weights).  Callbacks are not saved by
         :func:`sk_spotting.save_spotter`.
+    distributed : {"auto", True, False}, default="auto"
+        Data-parallel training over the processes that ``torchrun`` started
+        (one per GPU, or CPU processes), with DistributedDataParallel:
+        "auto" when ``torchrun`` started several processes (or a process
+        group of several exists), True to require it, False to fit each
+        process on its own.  The global batch stays ``batch_size``, split
+        evenly over the processes; rank 0 alone validates, writes checkpoints
+        and prints.  See docs/scaling.md.
     compile : bool or dict, default=False
         Compile each network's training forward pass and loss with
         :func:`torch.compile` (a dict gives its keyword arguments, e.g.
@@ -333,6 +342,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "callbacks": [list, dict, None],
+        "distributed": [StrOptions({"auto"}), "boolean"],
         "compile": ["boolean", dict],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -372,6 +382,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         device="auto",
         precision="auto",
         callbacks=None,
+        distributed="auto",
         compile=False,
         random_state=None,
         verbose=0,
@@ -407,6 +418,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
         self.device = device
         self.precision = precision
         self.callbacks = callbacks
+        self.distributed = distributed
         self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
@@ -600,6 +612,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             "validation_interval",
             "compile",
             "callbacks",
+            "distributed",
             "nms",
             "nms_window",
         }
@@ -664,6 +677,11 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             raise ValueError("resume=True needs checkpoint_dir to be set.")
         if on_validation is not None and not callable(on_validation):
             raise TypeError("on_validation must be callable or None.")
+        distributed = resolve_distributed(self.distributed, device)
+        if distributed is not None:
+            device = distributed.device
+            rank_batch(self.batch_size, self.chunks_per_epoch, distributed)
+        main = distributed is None or distributed.is_main
         fingerprint = None
         if self.checkpoint_dir is not None:
             fingerprint = self._resume_fingerprint(videos, events)
@@ -671,6 +689,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
                 self.checkpoint_dir,
                 [f"{network}.pt" for network in NETWORKS],
                 resume=resume,
+                distributed=distributed,
             )
             if removed:
                 self._say("removed from an earlier run: " + ", ".join(sorted(removed)))
@@ -685,8 +704,13 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             "resume": resume,
             "fingerprint": fingerprint,
             "callbacks": user_callbacks,
-            "progress": FitProgress(total_steps, disable=not self.verbose),
-            "estimate": DurationEstimate(total_steps, device, SHORTER_FIT_ADVICE),
+            "distributed": distributed,
+            "progress": FitProgress(total_steps, disable=not (self.verbose and main)),
+            "estimate": (
+                DurationEstimate(total_steps, device, SHORTER_FIT_ADVICE)
+                if main
+                else None
+            ),
             "steps_per_network": steps_per_network,
         }
         try:
@@ -811,7 +835,11 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             autocast_dtype=autocast,
             compile=self._train_compile(),
             callbacks=state["callbacks"][head],
+            distributed=state["distributed"],
             **hp,
+        )
+        batch_size, chunks_per_epoch = rank_batch(
+            self.batch_size, self.chunks_per_epoch, state["distributed"]
         )
         on_score = None
         if state["on_validation"] is not None:
@@ -831,8 +859,8 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
                 masks,
                 class_weights=class_weights,
                 chunk_frames=self._chunk_frames,
-                batch_size=self.batch_size,
-                chunks_per_epoch=self.chunks_per_epoch,
+                batch_size=batch_size,
+                chunks_per_epoch=chunks_per_epoch,
                 device=device,
             ),
             settings,

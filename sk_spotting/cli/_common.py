@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 from .._files import atomic_write
+from ..training._distributed import is_main_process
 
 __all__ = [
     "EXIT_OK",
@@ -84,8 +85,13 @@ class UsageError(CommandError):
 
 
 def echo(*parts, file=None):
-    """Print a line to stdout (or ``file``) and flush, for pipes and tests."""
-    print(*parts, file=file or sys.stdout, flush=True)
+    """Print a line to stdout (or ``file``) and flush, for pipes and tests.
+
+    In a run of several processes started by ``torchrun``, only rank 0
+    prints.
+    """
+    if is_main_process():
+        print(*parts, file=file or sys.stdout, flush=True)
 
 
 # --------------------------------------------------------------------------

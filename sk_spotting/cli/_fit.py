@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import sys
 import time
 from pathlib import Path
 
+import torch.distributed as dist
+
+from ..training._distributed import is_main_process
 from ._common import (
     PICKLE_SUFFIXES,
     CommandError,
@@ -40,6 +44,11 @@ in the checkpoint folder (default: next to --out, named <out>.checkpoints).
 After an interruption (Ctrl-C, SIGTERM, a killed process), run the same command
 with --resume: training continues from the last checkpoint and ends with the
 same number of epochs, losing at most one validation interval of work.
+
+Started by torchrun (torchrun --nproc-per-node N -m sk_spotting fit ...), the
+N processes train one model data-parallel (the global batch stays batch_size,
+split over them); only rank 0 prints, writes checkpoints and writes --out.
+See docs/scaling.md.
 """
 
 
@@ -325,6 +334,11 @@ def _interrupt_message(checkpoints, before, *, resume, first):
     return message
 
 
+def _end_process_group():
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def run(args):
     """Train and save; returns the exit code."""
     from .. import save_spotter
@@ -364,7 +378,15 @@ def run(args):
         checkpoints, before, resume=args.resume, first=first
     )
     start = time.perf_counter()
+    owns_group = not (dist.is_available() and dist.is_initialized())
     estimator.fit(X, y, X_valid=X_valid, y_valid=y_valid, resume=args.resume)
+    if owns_group and dist.is_available() and dist.is_initialized():
+        # The fit started the process group: end it when the process ends
+        # (NCCL warns otherwise).  Not now: a group cannot be started again in
+        # the same process (pytorch/pytorch#55967), and main() may run again.
+        atexit.register(_end_process_group)
+    if not is_main_process():
+        return 0  # rank 0 writes the model
     path = save_spotter(estimator, args.out)
     epochs = [f"confidence {len(estimator.confidence_net_.history)}"]
     if estimator.displacement_net_ is not None:

@@ -240,6 +240,10 @@ class TrainingCheckpoint(Callback):
     ``interval`` epochs.  :meth:`restore` puts them back into an initialized
     net.
 
+    In a distributed fit every rank calls :meth:`save` (each rank's random
+    generator states are gathered, as ``rank_rng``, with the number of
+    processes, ``world_size``), and rank 0 alone writes the file.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -248,6 +252,8 @@ class TrainingCheckpoint(Callback):
         Epochs between checkpoints (the last epoch is always saved).
     fingerprint : dict, default=None
         Settings the checkpoint must match to be resumed.
+    distributed : DistributedContext, default=None
+        This process's rank in a distributed fit, or None.
 
     Examples
     --------
@@ -256,10 +262,11 @@ class TrainingCheckpoint(Callback):
     10
     """
 
-    def __init__(self, path, interval, fingerprint=None):
+    def __init__(self, path, interval, fingerprint=None, distributed=None):
         self.path = path
         self.interval = interval
         self.fingerprint = fingerprint
+        self.distributed = distributed
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
@@ -268,6 +275,12 @@ class TrainingCheckpoint(Callback):
 
     def save(self, net, *, complete):
         """Write the checkpoint of ``net``; ``complete`` marks finished training."""
+        rng = _rng_states()
+        rank_rng = None
+        if self.distributed is not None:
+            rank_rng = self.distributed.gather(rng)  # every rank takes part
+            if not self.distributed.is_main:
+                return
         callbacks = {
             name: cb.state_dict()
             for name, cb in net.callbacks_
@@ -280,11 +293,11 @@ class TrainingCheckpoint(Callback):
             "optimizer": net.optimizer_.state_dict(),
             "history": _plain(net.history.to_list()),
             "callbacks": _plain(callbacks),
-            "rng": torch.get_rng_state(),
-            "cuda_rng": (
-                torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-            ),
+            **rng,
         }
+        if rank_rng is not None:
+            state["world_size"] = self.distributed.world_size
+            state["rank_rng"] = rank_rng
         save_atomically(state, self.path)
 
     @staticmethod
@@ -313,8 +326,12 @@ class TrainingCheckpoint(Callback):
         )
 
     @staticmethod
-    def restore(net, state):
-        """Put a loaded checkpoint back into an initialized ``net``."""
+    def restore(net, state, rank=None):
+        """Put a loaded checkpoint back into an initialized ``net``.
+
+        ``rank`` picks that rank's random generator states from a checkpoint
+        of a distributed fit.
+        """
         net.module_.load_state_dict(state["module"])
         if not state["complete"]:
             net.optimizer_.load_state_dict(state["optimizer"])
@@ -322,9 +339,22 @@ class TrainingCheckpoint(Callback):
         for name, cb in net.callbacks_:
             if name in state["callbacks"]:
                 cb.load_state_dict(state["callbacks"][name])
-        torch.set_rng_state(state["rng"])
-        if state["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        rng = state
+        if rank is not None and state.get("rank_rng") is not None:
+            rng = state["rank_rng"][rank]
+        torch.set_rng_state(rng["rng"])
+        if rng["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda_rng"])
+
+
+def _rng_states():
+    """The random generator states that a checkpoint saves."""
+    return {
+        "rng": torch.get_rng_state(),
+        "cuda_rng": (
+            torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        ),
+    }
 
 
 class EpochProgressBar(Callback):

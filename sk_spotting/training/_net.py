@@ -138,6 +138,14 @@ class SpottingNet(NeuralNet):
         Only training is compiled: ``module_`` stays the plain module, so
         inference, ``state_dict`` and pickles are unchanged.  (skorch's own
         ``compile`` would replace ``module_`` by the compiled wrapper.)
+    distributed : DistributedContext or None, default=None
+        Train data-parallel with the other ranks of the process group: the
+        training passes run through a
+        :class:`~torch.nn.parallel.DistributedDataParallel` wrapper of
+        ``module_`` (so every backward pass, both of SAM's, averages the
+        gradients over the ranks) and the epoch loss is the mean over the
+        ranks.  ``module_`` stays the plain module; the wrapper is dropped
+        when training ends.  Every rank must run the same steps.
     **kwargs
         Other :class:`skorch.NeuralNet` arguments (``optimizer``, ``lr``,
         ``max_epochs``, ``callbacks``, ``device``, ...).
@@ -167,6 +175,7 @@ class SpottingNet(NeuralNet):
         mixup_alpha=0.0,
         autocast_dtype=None,
         train_compile=None,
+        distributed=None,
         **kwargs,
     ):
         kwargs.setdefault("train_split", None)
@@ -175,6 +184,7 @@ class SpottingNet(NeuralNet):
         self.mixup_alpha = mixup_alpha
         self.autocast_dtype = autocast_dtype
         self.train_compile = train_compile
+        self.distributed = distributed
 
     def __getstate__(self):
         # skorch moves ``module_`` and ``criterion_`` through its device-aware
@@ -185,6 +195,7 @@ class SpottingNet(NeuralNet):
         state = super().__getstate__()
         # a compiled graph is not picklable; it is rebuilt on the next step
         state.pop("_compiled_loss", None)
+        state.pop("_parallel", None)  # the DistributedDataParallel wrapper
         for name in ("module", "criterion"):
             if state.get(name) is not None and state[name] is getattr(
                 self, name + "_", None
@@ -209,7 +220,12 @@ class SpottingNet(NeuralNet):
             self.initialize()
         fit_params.pop("_routing_method", None)
         self.notify("on_train_begin", X=X, y=y)
-        self.fit_loop(X, y, **fit_params)
+        try:
+            self.fit_loop(X, y, **fit_params)
+        finally:
+            if self.distributed is not None:  # the wrapper holds gradient buckets
+                self.__dict__.pop("_parallel", None)
+                self.__dict__.pop("_compiled_loss", None)
         self.notify("on_train_end", X=X, y=y)
         return self
 
@@ -223,10 +239,24 @@ class SpottingNet(NeuralNet):
     def get_iterator(self, dataset, training=False):
         return dataset
 
+    def _training_module(self):
+        """``module_``, or its data-parallel wrapper when training is distributed."""
+        if self.distributed is None:
+            return self.module_
+        cached = self.__dict__.get("_parallel")
+        if cached is None or cached.module is not self.module_:
+            device = torch.device(self.device)
+            cached = torch.nn.parallel.DistributedDataParallel(
+                self.module_,
+                device_ids=[device] if device.type == "cuda" else None,
+            )
+            self.__dict__["_parallel"] = cached
+        return cached
+
     def _forward_loss(self, x, target, weight):
         if self.train_compile is None:
             return _forward_loss(
-                self.module_,
+                self._training_module(),
                 self.criterion_,
                 x,
                 target,
@@ -238,20 +268,21 @@ class SpottingNet(NeuralNet):
 
     def _compiled_loss_graph(self):
         """The compiled forward + loss of the current ``module_``, built once."""
+        module = self._training_module()
         cached = self.__dict__.get("_compiled_loss")
         if (
             cached is None
-            or cached[0] is not self.module_
+            or cached[0] is not module
             or cached[1] is not self.criterion_
         ):
             graph = _LossGraph(
-                self.module_,
+                module,
                 self.criterion_,
                 self.autocast_dtype,
                 torch.device(self.device).type,
             )
             compiled = torch.compile(graph, **dict(self.train_compile))
-            cached = (self.module_, self.criterion_, compiled)
+            cached = (module, self.criterion_, compiled)
             self.__dict__["_compiled_loss"] = cached
         return cached[2]
 
@@ -305,5 +336,8 @@ class SpottingNet(NeuralNet):
             total = step["loss"] if total is None else total + step["loss"]
             self.notify("on_batch_end", batch=batch, training=training, **step)
             n_batches += 1
+        loss = total / n_batches
+        if self.distributed is not None:
+            loss = self.distributed.mean(loss)
         self.history.record(prefix + "_batch_count", n_batches)
-        self.history.record(prefix + "_loss", float(total / n_batches))
+        self.history.record(prefix + "_loss", float(loss))

@@ -28,6 +28,7 @@ from ._callbacks import (
     ValidationScore,
     _steps_done,
 )
+from ._distributed import DistributedContext, broadcast_from_main, rank_seed
 from ._net import SpottingNet
 from ._optim import KerasAdamW
 from ._progress import StepProgress
@@ -86,6 +87,9 @@ class NetworkSettings:
         :func:`torch.compile` options of the training step, or None.
     callbacks : list of (str, skorch.callbacks.Callback)
         The user's callbacks, run after the library's own.
+    distributed : DistributedContext or None
+        This process's rank when the network is trained data-parallel (see
+        :func:`train_network`), or None.
 
     Examples
     --------
@@ -107,6 +111,7 @@ class NetworkSettings:
     autocast_dtype: torch.dtype | None = None
     compile: dict | None = None
     callbacks: list = field(default_factory=list)
+    distributed: DistributedContext | None = None
 
 
 def data_digest(videos, events):
@@ -229,7 +234,7 @@ def _mismatch(saved, current):
     return "; ".join(differences) or "unknown difference"
 
 
-def load_checkpoint(path, fingerprint):
+def load_checkpoint(path, fingerprint, *, world_size=1):
     """Read the checkpoint at ``path`` if it matches ``fingerprint``.
 
     Parameters
@@ -238,6 +243,10 @@ def load_checkpoint(path, fingerprint):
         A file written by :class:`~sk_spotting.training.TrainingCheckpoint`.
     fingerprint : dict
         :func:`checkpoint_fingerprint` of the fit that resumes.
+    world_size : int, default=1
+        Processes of the fit that resumes; an unfinished network resumes
+        only with the number of processes that wrote its checkpoint (each
+        one's random stream is in it).
 
     Returns
     -------
@@ -248,7 +257,7 @@ def load_checkpoint(path, fingerprint):
     ------
     ValueError
         When the checkpoint comes from other settings or data, naming what
-        differs.
+        differs, or from another number of processes.
 
     Examples
     --------
@@ -266,10 +275,19 @@ def load_checkpoint(path, fingerprint):
             f"Resume with the settings and data it was made with, or fit without "
             f"resume to start afresh (its old checkpoints are then removed)."
         )
+    saved_world_size = state.get("world_size", 1)
+    if not state["complete"] and saved_world_size != world_size:
+        raise ValueError(
+            f"cannot resume from {os.fspath(path)}: it was written by a fit on "
+            f"{saved_world_size} process(es) and this fit runs on {world_size}; "
+            f"each process's random stream is in the checkpoint, so resume on "
+            f"{saved_world_size} (torchrun --nproc-per-node ..., see "
+            f"docs/scaling.md), or fit without resume to start afresh."
+        )
     return state
 
 
-def prepare_checkpoint_folder(folder, names, *, resume):
+def prepare_checkpoint_folder(folder, names, *, resume, distributed=None):
     """Clean ``folder`` before a fit writes its checkpoints there.
 
     Temporary files left by a killed checkpoint write are always removed; a
@@ -284,6 +302,9 @@ def prepare_checkpoint_folder(folder, names, *, resume):
         Checkpoint file names (``confidence.pt``, ``displacement.pt``).
     resume : bool
         Whether the fit continues from the checkpoints.
+    distributed : DistributedContext, default=None
+        In a distributed fit only rank 0, which writes the checkpoints,
+        touches the folder; the other ranks remove nothing.
 
     Returns
     -------
@@ -302,6 +323,8 @@ def prepare_checkpoint_folder(folder, names, *, resume):
     3
     ['confidence.pt']
     """
+    if distributed is not None and not distributed.is_main:
+        return []
     removed = [os.fspath(p) for p in remove_stale_temporaries(folder)]
     if not resume:
         for name in names:
@@ -348,6 +371,15 @@ def train_network(
 ):
     """Build, seed, (resume,) and train one network.
 
+    With ``settings.distributed`` every rank of the process group calls this
+    with the same arguments and its own share of the batch in
+    ``make_sampler``; the weights are initialised from ``seed`` on every rank,
+    rank 0 draws chunks and mixup from the same stream as a one-process fit
+    and rank ``r > 0`` from a stream seeded by :func:`rank_seed`; the
+    gradients are averaged over the ranks (docs/scaling.md).  Rank 0 alone
+    runs ``score_fn`` (the others get its score), writes checkpoints and
+    reads them back on resume.
+
     Parameters
     ----------
     build_module : callable
@@ -356,7 +388,8 @@ def train_network(
     criterion : torch.nn.Module
         ``criterion(prediction, target, weight) -> loss``.
     make_sampler : callable
-        ``make_sampler() -> ChunkSampler`` (an iterable of batches).
+        ``make_sampler() -> ChunkSampler`` (an iterable of batches; in a
+        distributed fit, of this rank's share of each batch).
     settings : NetworkSettings
     seed : int
         Seeds the initial weights, chunk sampling and mixup.
@@ -382,7 +415,8 @@ def train_network(
     Returns
     -------
     net : SpottingNet
-        The trained net (with its best weights when validated).
+        The trained net (with its best weights when validated); in a
+        distributed fit, the same plain net on every rank.
 
     Examples
     --------
@@ -401,7 +435,10 @@ def train_network(
     >>> len(net.history)
     2
     """
+    context = settings.distributed
     callbacks = []
+    if score_fn is not None and context is not None:
+        score_fn = _scored_on_main(context, score_fn)
     if score_fn is not None:
         callbacks += [
             (
@@ -418,6 +455,7 @@ def train_network(
             os.fspath(checkpoint_path),
             settings.validation_interval,
             fingerprint=fingerprint,
+            distributed=context,
         )
         callbacks.append(("checkpoint", checkpoint))
     if estimate is not None:
@@ -430,6 +468,8 @@ def train_network(
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed))
         module = build_module()
+        if context is not None and context.rank > 0:
+            torch.manual_seed(rank_seed(seed, context.rank))
         sampler = make_sampler()
         decay = LinearDecayScheduler(
             settings.decay_epochs * len(sampler), END_LEARNING_RATE_FRACTION
@@ -441,6 +481,7 @@ def train_network(
             mixup_alpha=settings.mixup_alpha,
             autocast_dtype=settings.autocast_dtype,
             train_compile=settings.compile,
+            distributed=context,
             max_epochs=settings.epochs,
             callbacks=[("lr_decay", decay)] + callbacks,
             device=device,
@@ -449,9 +490,16 @@ def train_network(
         net.initialize()
         state = None
         if checkpoint is not None and resume:
-            state = load_checkpoint(checkpoint.path, fingerprint)
+            world_size = 1 if context is None else context.world_size
+            state = broadcast_from_main(
+                context,
+                lambda: load_checkpoint(
+                    checkpoint.path, fingerprint, world_size=world_size
+                ),
+            )
         if state is not None:
-            TrainingCheckpoint.restore(net, state)
+            rank = None if context is None else context.rank
+            TrainingCheckpoint.restore(net, state, rank=rank)
         done = _steps_done(net)
         if progress is not None:
             progress.skip(done)
@@ -465,4 +513,17 @@ def train_network(
         if isinstance(callback, ValidationScore):
             # a restored, finished net never ran on_train_end
             callback.on_train_end(net)
+    if context is not None:  # the fitted net pickles without its rank
+        net.distributed = None
+        if checkpoint is not None:
+            checkpoint.distributed = None
     return net
+
+
+def _scored_on_main(context, score_fn):
+    """``score_fn`` run on rank 0 only, its score handed to every rank."""
+
+    def score(net):
+        return broadcast_from_main(context, lambda: float(score_fn(net)))
+
+    return score
