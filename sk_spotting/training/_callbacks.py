@@ -200,7 +200,13 @@ class KeepBestWeights(Callback):
         }
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            The output of :meth:`state_dict`.
+        """
         self.best_score_ = state["best_score"]
         self.best_epoch_ = state["best_epoch"]
         self._best_state = state["best_state"]
@@ -257,7 +263,16 @@ class TrainingCheckpoint(Callback):
             self.save(net, complete=False)
 
     def save(self, net, *, complete):
-        """Write the checkpoint of ``net``; ``complete`` marks finished training."""
+        """Write the checkpoint of ``net``, atomically.
+
+        Parameters
+        ----------
+        net : SpottingNet
+            The initialized net being trained.
+        complete : bool
+            Whether training has finished (the optimizer state is then not
+            needed to resume).
+        """
         callbacks = {
             name: cb.state_dict()
             for name, cb in net.callbacks_
@@ -279,12 +294,30 @@ class TrainingCheckpoint(Callback):
 
     @staticmethod
     def load(path):
-        """Read a checkpoint file (on the CPU)."""
+        """Read a checkpoint file (on the CPU).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        state : dict
+        """
         return torch.load(path, map_location="cpu", weights_only=False)
 
     @staticmethod
     def restore(net, state):
-        """Put a loaded checkpoint back into an initialized ``net``."""
+        """Put a loaded checkpoint back into an initialized ``net``.
+
+        Parameters
+        ----------
+        net : SpottingNet
+            The initialized net to resume.
+        state : dict
+            The output of :meth:`load`.
+        """
         net.module_.load_state_dict(state["module"])
         if not state["complete"]:
             net.optimizer_.load_state_dict(state["optimizer"])
