@@ -205,6 +205,24 @@ def _link_public_names(app, doctree):
         literal.replace_self(xref)
 
 
+def _link_examples(app, doctree):
+    """A link to ``examples/plot_x.py`` goes to the example's gallery page."""
+    for download in list(doctree.findall(addnodes.download_reference)):
+        match = re.fullmatch(r"(?:\./)?examples/(plot_\w+)\.py", download["reftarget"])
+        if match:
+            xref = addnodes.pending_xref(
+                "",
+                refdomain="std",
+                reftype="doc",
+                reftarget=f"/auto_examples/{match.group(1)}",
+                refexplicit=True,
+                refwarn=True,
+                refdoc=app.env.docname,
+            )
+            xref += download.children
+            download.replace_self(xref)
+
+
 def _sections(page):
     """Level-2 headings of a Markdown page."""
     path = DOCS / f"{page}.md"
@@ -244,5 +262,6 @@ def setup(app):
     app.connect("builder-inited", _write_reference_pages)
     app.connect("source-read", _add_navigation)
     app.connect("doctree-read", _link_public_names)
+    app.connect("doctree-read", _link_examples)
     app.connect("autodoc-process-docstring", _link_page_pointers)
     os.environ.setdefault("MPLBACKEND", "Agg")
