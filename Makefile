@@ -44,7 +44,7 @@ demo: $(STAMP)
 	$(BIN)/sk-spotting demo --out demo_output
 
 test: $(STAMP)
-	$(BIN)/ruff check sk_spotting tests benchmarks
+	$(BIN)/ruff check sk_spotting tests benchmarks docs
 	$(BIN)/python -m pytest -n 2 -q
 
 # The HTML site in docs/_build/html; warnings (broken references included) fail.
@@ -52,7 +52,7 @@ docs: $(DOCS_STAMP)
 	$(BIN)/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
 
 lint: $(STAMP)
-	$(BIN)/ruff check sk_spotting tests benchmarks
+	$(BIN)/ruff check sk_spotting tests benchmarks docs
 
 # The test suite against the lowest supported releases, in .venv-lowest.
 lowest:

@@ -5,8 +5,9 @@
 # .venv-lowest, made afresh.  Torch is the exception: its oldest CPU build
 # cannot be fetched from PyPI (PyPI's Linux wheels are CUDA builds), so it is
 # installed as `make` installs it and its lower bound is not tested here.  The
-# test tools (pytest, ...) are not pinned.  Runs on the interpreter of
-# $PYTHON (python3 by default), which needs tomllib (Python 3.11 or later).
+# `tune` and `postgres` extras are pinned too, the test tools (pytest, ...) are
+# not.  Runs on the interpreter of $PYTHON (python3 by default), which needs
+# tomllib (Python 3.11 or later): Python's own lower bound, 3.10, is not tested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -20,8 +21,10 @@ import sys
 import tomllib
 
 with open(sys.argv[1], "rb") as stream:
-    dependencies = tomllib.load(stream)["project"]["dependencies"]
-for requirement in dependencies:
+    project = tomllib.load(stream)["project"]
+# the runtime dependencies and the extras that the library's code imports
+extras = project["optional-dependencies"]
+for requirement in project["dependencies"] + extras["tune"] + extras["postgres"]:
     name = re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0)
     lower = re.search(r">=\s*([\w.]+)", requirement)
     if lower is None:

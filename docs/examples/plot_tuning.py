@@ -35,7 +35,9 @@ from sk_spotting.model_selection import tune_in_turn
 from sk_spotting.preprocessing import PerFrame
 
 CLASSES = ["pass", "shot", "foul", "corner"]
-X, y = make_spotting_data(6, n_features=32, minutes=2.0, classes=CLASSES, random_state=0)
+X, y = make_spotting_data(
+    6, n_features=32, minutes=2.0, classes=CLASSES, random_state=0
+)
 pipe = make_pipeline(
     PerFrame(PCA(8, random_state=0)),
     DenseAnchorSpotter(
@@ -91,7 +93,11 @@ for i, (ax, key) in enumerate(zip(axes, keys)):
         ax.scatter(rows[key], rows["value"], **style)
     carried = table[table["carried"]]
     ax.scatter(
-        carried[key], carried["value"], color="tab:green", marker="s", label="carried over"
+        carried[key],
+        carried["value"],
+        color="tab:green",
+        marker="s",
+        label="carried over",
     )
     ax.scatter(
         [result.best_params[key]],
