@@ -46,7 +46,6 @@ extensions = [
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
 exclude_patterns = ["_build", "examples", "**.ipynb_checkpoints"]
-suppress_warnings = []
 
 # --- MyST: GitHub-style heading anchors, so that `page.md#heading` links work.
 myst_heading_anchors = 3
@@ -102,7 +101,6 @@ sphinx_gallery_conf = {
 
 html_theme = "alabaster"
 html_title = f"sk_spotting {release}"
-html_static_path = []
 html_theme_options = {
     "description": "Temporally precise action spotting, the scikit-learn way",
     "sidebar_collapse": True,
@@ -166,9 +164,11 @@ def _write_reference_pages(app):
 _PAGE_LINK = re.compile(r"^\| \[[^\]]+\]\(([\w\-/]+)\.md\) \|", re.M)
 
 
-def _toctree(entries, hidden=True):
-    options = ":hidden:\n:maxdepth: 2\n" if hidden else ":maxdepth: 1\n"
-    return "\n\n```{toctree}\n" + options + "\n" + "\n".join(entries) + "\n```\n"
+def _toctree(entries):
+    """A hidden MyST toctree: the sidebar's navigation, not shown on the page."""
+    return (
+        "\n\n```{toctree}\n:hidden:\n:maxdepth: 2\n\n" + "\n".join(entries) + "\n```\n"
+    )
 
 
 def _add_navigation(app, docname, source):
