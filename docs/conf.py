@@ -15,6 +15,7 @@ myst-parser, so that they stay readable on a code forge and testable by
 Build with ``make docs`` (warnings, broken references included, are errors).
 """
 
+import dataclasses
 import importlib
 import inspect
 import os
@@ -67,12 +68,8 @@ numpydoc_validation_checks = {
     "PR01",  # a parameter of the signature is not documented
     "PR02",  # a documented parameter is not in the signature
 }
-# Named tuples document their fields as Attributes: users read them, not build them.
-numpydoc_validation_exclude = {
-    r"\.DenseScores$",
-    r"\.SpottingEvaluation$",
-    r"\.TuningResult$",
-}
+# numpydoc_validation_exclude, set below: result types (named tuples and data
+# classes) document their fields as Attributes; users read them, not build them.
 
 # No intersphinx (the build machine reaches no documentation site): references
 # to other projects' objects stay plain text instead of failing.
@@ -114,7 +111,7 @@ html_theme_options = {
 
 _API_ROW = re.compile(r"^\| `(sk_spotting[\w.]*)` \|", re.M)
 # Members inherited from these classes are documented by their own projects.
-_FOREIGN_BASES = "BaseEstimator, object, tuple, Module, NeuralNet, Callback"
+_FOREIGN_BASES = "BaseEstimator, object, tuple, Module, NeuralNet, Callback, Optimizer"
 
 
 def _public_names():
@@ -127,11 +124,46 @@ def _object(name):
     return getattr(importlib.import_module(module), attribute)
 
 
+def _canonical_names():
+    """Each public name -> the first public name of the same object.
+
+    An object exported by two packages (``sk_spotting.X`` and
+    ``sk_spotting.data.X``) is described once; its other names are aliases.
+    """
+    first, canonical = {}, {}
+    for name in _public_names():
+        obj = _object(name)
+        key = id(obj) if inspect.isclass(obj) or inspect.isroutine(obj) else name
+        canonical[name] = first.setdefault(key, name)
+    return canonical
+
+
+def _is_result_type(obj):
+    return inspect.isclass(obj) and (
+        dataclasses.is_dataclass(obj) or issubclass(obj, tuple)
+    )
+
+
+numpydoc_validation_exclude = {
+    rf"^{re.escape(name)}$"
+    for name in _public_names()
+    if _is_result_type(_object(name))
+}
+
+
 def _reference_page(name):
     module, _, attribute = name.rpartition(".")
     obj = _object(name)
     lines = [name, "=" * len(name), "", f".. currentmodule:: {module}", ""]
-    if inspect.isclass(obj):
+    canonical = _canonical_names()[name]
+    if canonical != name:
+        alias = (
+            f".. autoclass:: {attribute}"
+            if inspect.isclass(obj)
+            else (f".. autofunction:: {attribute}")
+        )
+        lines += [f"The same as :py:obj:`{canonical}`.", "", alias, "   :no-index:"]
+    elif inspect.isclass(obj):
         lines += [
             f".. autoclass:: {attribute}",
             "   :members:",
@@ -185,10 +217,10 @@ def _add_navigation(app, docname, source):
 
 
 def _link_public_names(app, doctree):
-    names = set(_public_names())
+    canonical = _canonical_names()
     for literal in list(doctree.findall(nodes.literal)):
         text = literal.astext()
-        if text not in names or isinstance(literal.parent, nodes.reference):
+        if text not in canonical or isinstance(literal.parent, nodes.reference):
             continue
         if isinstance(literal.parent, addnodes.pending_xref):
             continue
@@ -196,7 +228,7 @@ def _link_public_names(app, doctree):
             "",
             refdomain="py",
             reftype="obj",
-            reftarget=text,
+            reftarget=canonical[text],
             refexplicit=True,
             refwarn=True,
             refdoc=app.env.docname,
