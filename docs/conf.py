@@ -156,13 +156,9 @@ def _reference_page(name):
     obj = _object(name)
     lines = [name, "=" * len(name), "", f".. currentmodule:: {module}", ""]
     canonical = _canonical_names()[name]
-    if canonical != name:
-        alias = (
-            f".. autoclass:: {attribute}"
-            if inspect.isclass(obj)
-            else (f".. autofunction:: {attribute}")
-        )
-        lines += [f"The same as :py:obj:`{canonical}`.", "", alias, "   :no-index:"]
+    if canonical != name:  # described once, on the first name's page
+        summary = (inspect.getdoc(obj) or "").split("\n\n")[0]
+        lines += [f"The same object as :py:obj:`{canonical}`: {summary}"]
     elif inspect.isclass(obj):
         lines += [
             f".. autoclass:: {attribute}",
