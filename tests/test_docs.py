@@ -88,11 +88,20 @@ def test_public_name_has_a_numpydoc_docstring_with_examples(package, name):
 
 
 def test_every_public_name_is_in_the_api_page():
+    # a table row of its own: the site makes one reference page per row
     api = (DOCS / "api.md").read_text(encoding="utf-8")
-    missing = [
-        _qualified(p, n) for p, n in PUBLIC_NAMES if f"`{_qualified(p, n)}`" not in api
-    ]
-    assert not missing, f"add to docs/api.md: {missing}"
+    rows = set(re.findall(r"^\| `(sk_spotting[\w.]*)` \|", api, re.M))
+    names = [_qualified(p, n) for p, n in PUBLIC_NAMES]
+    missing = [name for name in names if name not in rows]
+    assert not missing, f"add a row to a table of docs/api.md: {missing}"
+
+
+def test_every_page_is_in_the_front_page_table():
+    # the site's navigation follows the "Pages" table of index.md (docs/conf.py)
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"^\| \[[^\]]+\]\(([\w\-]+)\.md\) \|", index, re.M))
+    missing = [p.name for p in DOCS.glob("*.md") if p.stem not in linked | {"index"}]
+    assert not missing, f"add to the Pages table of docs/index.md: {missing}"
 
 
 _FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)
@@ -176,3 +185,22 @@ def test_relative_links_resolve(page):
         elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
             broken.append(target)
     assert not broken, f"{page.name}: broken links {broken}"
+
+
+def _headings(page):
+    """The level-2 headings of a page."""
+    text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+    return set(re.findall(r"^## (.+)$", text, re.M))
+
+
+def test_docstring_pointers_name_pages_and_sections_that_exist():
+    # "docs/method.md, Networks" in the code: the page and its "## Networks"
+    pointer = re.compile(r"docs/(\w+)\.md(?:, ([A-Z][\w \-]*\w))?")
+    broken = []
+    for path in sorted((ROOT / "sk_spotting").rglob("*.py")):
+        for page, section in pointer.findall(path.read_text(encoding="utf-8")):
+            file = DOCS / f"{page}.md"
+            if not file.exists() or section and section not in _headings(file):
+                where = path.relative_to(ROOT)
+                broken.append(f"{where}: docs/{page}.md, {section}".rstrip(", "))
+    assert not broken, f"pointers to missing pages or sections: {broken}"

@@ -288,7 +288,7 @@ def bootstrap_average_map(
     first appearance) and holds each drawn group's videos once per draw, in
     drawing order; its score equals
     :func:`average_map_score` on those lists exactly (the counts the AP needs
-    are sums over videos; see :mod:`sk_spotting.metrics._bootstrap`).
+    are sums over videos; see the module ``sk_spotting.metrics._bootstrap``).
 
     Like the metric, a resample whose games hold no label of a class gives
     that class AP 0, which still counts in the mean over classes: rare

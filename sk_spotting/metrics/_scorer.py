@@ -110,8 +110,12 @@ _LOOSE_DOC = """Loose average-mAP (5 to 60 s) of ``estimator.predict(X)`` agains
         ``confidence``) per video; its ``classes_``, if any, are scored.
     X : list of array-like of shape (n_frames_i, n_features)
         The videos.
-    y : list of pandas.DataFrame
-        The ground-truth events per video.
+    y_true : list of pandas.DataFrame
+        The ground-truth events per video (``y`` of ``fit``).
+    sample_weight : None
+        Unused; present in scikit-learn's scorer signature.
+    **kwargs
+        Passed to ``estimator.predict`` (metadata routing).
 
     Returns
     -------
@@ -144,8 +148,12 @@ _TIGHT_DOC = """Tight average-mAP (1 to 5 s) of ``estimator.predict(X)`` against
         ``confidence``) per video; its ``classes_``, if any, are scored.
     X : list of array-like of shape (n_frames_i, n_features)
         The videos.
-    y : list of pandas.DataFrame
-        The ground-truth events per video.
+    y_true : list of pandas.DataFrame
+        The ground-truth events per video (``y`` of ``fit``).
+    sample_weight : None
+        Unused; present in scikit-learn's scorer signature.
+    **kwargs
+        Passed to ``estimator.predict`` (metadata routing).
 
     Returns
     -------

@@ -726,7 +726,7 @@ def average_map_score(
     Computes what ``SoccerNet.Evaluation.ActionSpotting.evaluate`` computes
     (SoccerNet 0.2.0) from event tables instead of JSON files, vectorised and
     bit-identical (given the devkit's class order); the reproduced rules and
-    quirks are listed in the Notes of :mod:`sk_spotting.metrics._spotting`.
+    quirks are listed in docs/method.md, The metric.
     Each video is one half of a game; events are evaluated at 2 fps.
 
     Parameters

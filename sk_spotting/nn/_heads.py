@@ -43,7 +43,17 @@ class ConfidenceHead(nn.Module):
         self.conv = glorot_(nn.Conv1d(n_features_in, n_classes, 3, padding=1))
 
     def forward(self, x):
-        """Logits of shape ``(b, c, t)``."""
+        """Confidence logits of every anchor.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (b, n_features_in, t)
+            Trunk features, channels first.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (b, n_classes, t)
+        """
         return self.conv(x)
 
 
@@ -83,7 +93,17 @@ class DisplacementHead(nn.Module):
         self.conv = glorot_(nn.Conv1d(n_features_in, n_classes, 3, padding=1))
 
     def forward(self, x):
-        """Displacements in frames, shape ``(b, c, t)``, in ``[-radius, radius]``."""
+        """Displacements in frames of every anchor, in ``[-radius, radius]``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (b, n_features_in, t)
+            Trunk features, channels first.
+
+        Returns
+        -------
+        displacement : torch.Tensor of shape (b, n_classes, t)
+        """
         return torch.tanh(self.conv(x)) * self.radius
 
     def extra_repr(self) -> str:

@@ -70,5 +70,15 @@ class InputMLP(nn.Module):
         self.n_features_out = n_features_out
 
     def forward(self, x):
-        """Map ``(b, t, n_features)`` to ``(b, t, n_features_out)``."""
+        """Map every frame's features to ``n_features_out`` features.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (b, t, n_features)
+            Per-frame features.
+
+        Returns
+        -------
+        h : torch.Tensor of shape (b, t, n_features_out)
+        """
         return self.layers(x)

@@ -1,4 +1,4 @@
-"""Training losses of the two dense heads (docs/method.md, Targets and Losses).
+"""Training losses of the two dense heads (docs/method.md, Losses).
 
 Method: Soares, Shah and Biswas, ICIP 2022 (arXiv 2205.10450), resolved
 against the authors' reference code: weighted sigmoid binary cross-entropy for

@@ -58,7 +58,18 @@ class SpottingNetwork(nn.Module):
         self.head = head
 
     def forward(self, x):
-        """Map features ``(b, t, d)`` to per-anchor outputs ``(b, t, c)``."""
+        """Map per-frame features to per-anchor outputs.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (b, t, n_features)
+            A batch of chunks of per-frame features.
+
+        Returns
+        -------
+        outputs : torch.Tensor of shape (b, t, n_classes)
+            Confidence logits or displacements in frames, by the head.
+        """
         h = self.trunk(self.input_mlp(x).transpose(1, 2))  # (b, d, t)
         return self.head(h).transpose(1, 2).contiguous()
 

@@ -1,4 +1,4 @@
-"""Dense confidence targets (docs/method.md, Targets and Losses).
+"""Dense confidence targets (docs/method.md, Targets).
 
 Shape legend: t frames, c classes.
 

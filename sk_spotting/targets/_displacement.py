@@ -1,4 +1,4 @@
-"""Temporal displacement targets (docs/method.md, Targets and Losses).
+"""Temporal displacement targets (docs/method.md, Targets).
 
 Shape legend: t frames, c classes.
 

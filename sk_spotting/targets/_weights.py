@@ -1,4 +1,4 @@
-"""Per-class loss weights counted on the training set (docs/method.md).
+"""Per-class loss weights counted on the training set (docs/method.md, Targets).
 
 Confidence: over all frames of all training videos, class ``c`` has ``P_c``
 positive and ``Q_c`` negative anchors (``N = P_c + Q_c``).  Positives weigh

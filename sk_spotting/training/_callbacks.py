@@ -204,7 +204,13 @@ class KeepBestWeights(Callback):
         }
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            The output of :meth:`state_dict`.
+        """
         self.best_score_ = state["best_score"]
         self.best_epoch_ = state["best_epoch"]
         self._best_state = state["best_state"]
@@ -274,7 +280,19 @@ class TrainingCheckpoint(Callback):
             self.save(net, complete=False)
 
     def save(self, net, *, complete):
-        """Write the checkpoint of ``net``; ``complete`` marks finished training."""
+        """Write the checkpoint of ``net``, atomically.
+
+        In a distributed fit every rank takes part (their random generator
+        states are gathered) and rank 0 alone writes.
+
+        Parameters
+        ----------
+        net : SpottingNet
+            The initialized net being trained.
+        complete : bool
+            Whether training has finished (the optimizer state is then not
+            needed to resume).
+        """
         rng = _rng_states()
         rank_rng = None
         if self.distributed is not None:
@@ -307,6 +325,15 @@ class TrainingCheckpoint(Callback):
         ``torch.load(weights_only=True)`` accepts only tensors and plain
         containers and values; a file holding anything else (a planted
         pickle) is refused with a ValueError before any of it runs.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        state : dict
         """
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -329,8 +356,15 @@ class TrainingCheckpoint(Callback):
     def restore(net, state, rank=None):
         """Put a loaded checkpoint back into an initialized ``net``.
 
-        ``rank`` picks that rank's random generator states from a checkpoint
-        of a distributed fit.
+        Parameters
+        ----------
+        net : SpottingNet
+            The initialized net to resume.
+        state : dict
+            The output of :meth:`load`.
+        rank : int, default=None
+            In a distributed fit, the rank whose random generator states to
+            restore from the checkpoint.
         """
         net.module_.load_state_dict(state["module"])
         if not state["complete"]:

@@ -38,7 +38,22 @@ class ConfidenceCriterion(torch.nn.Module):
     0.6931
     """
 
+    def __init__(self):
+        super().__init__()
+
     def forward(self, logits, target, weight):
+        """Weighted confidence loss of a batch.
+
+        Parameters
+        ----------
+        logits, target, weight : torch.Tensor of shape (b, t, c)
+            Confidence logits, binary (or mixed) targets and anchor weights.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            A scalar.
+        """
         return confidence_loss(logits, target, weight)
 
 
@@ -68,6 +83,19 @@ class DisplacementCriterion(torch.nn.Module):
         self.huber_delta = float(huber_delta)
 
     def forward(self, displacement, target, weight):
+        """Weighted displacement loss of a batch.
+
+        Parameters
+        ----------
+        displacement, target, weight : torch.Tensor of shape (b, t, c)
+            Predicted and target displacements in frames, and anchor weights
+            (0 outside the radius).
+
+        Returns
+        -------
+        loss : torch.Tensor
+            A scalar.
+        """
         return displacement_loss(
             displacement,
             target,
@@ -215,6 +243,22 @@ class SpottingNet(NeuralNet):
 
         Unlike skorch's, an interruption (Ctrl-C) is not swallowed: it
         propagates, leaving the last checkpoint as the record of progress.
+
+        Parameters
+        ----------
+        X : ChunkSampler
+            The training batches, one epoch per iteration.
+        y : None
+            Unused: the targets come with ``X``.
+        classes : None
+            Unused, for skorch's signature.
+        **fit_params
+            ``epochs``, the number of epochs to run (default ``max_epochs``);
+            the others are passed to :meth:`train_step`.
+
+        Returns
+        -------
+        self : SpottingNet
         """
         if not self.initialized_:
             self.initialize()
@@ -290,8 +334,21 @@ class SpottingNet(NeuralNet):
         """Forward and backward on a batch ``(x, target, weight)``: mixup, SAM.
 
         Leaves in ``.grad`` the gradient to step with: with SAM, the gradient
-        at the perturbed weights, the weights themselves restored.  Returns
-        the loss at the unperturbed weights.
+        at the perturbed weights, the weights themselves restored.
+
+        Parameters
+        ----------
+        batch : tuple of torch.Tensor
+            ``(x, target, weight)``: features ``(b, t, d)``, targets and loss
+            weights ``(b, t, c)``.
+        **fit_params
+            Unused, for skorch's signature.
+
+        Returns
+        -------
+        step : dict
+            ``"loss"``: the loss at the unperturbed weights, a tensor left on
+            the device; ``"y_pred"``: None.
         """
         self._set_training(True)
         x, target, weight = batch
@@ -314,6 +371,18 @@ class SpottingNet(NeuralNet):
         perturbed weights with SAM) and the optimizer step, so that skorch's
         ``GradientNormClipping`` and gradient loggers act on the gradient
         that is applied.
+
+        Parameters
+        ----------
+        batch : tuple of torch.Tensor
+            ``(x, target, weight)``, as for :meth:`train_step_single`.
+        **fit_params
+            Passed to :meth:`train_step_single`.
+
+        Returns
+        -------
+        step : dict
+            What :meth:`train_step_single` returned.
         """
         self.optimizer_.zero_grad(set_to_none=True)
         step = self.train_step_single(batch, **fit_params)
@@ -326,7 +395,22 @@ class SpottingNet(NeuralNet):
         return step
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        """Run the batches of one epoch; the mean loss is synchronised once."""
+        """Run the batches of one epoch; the mean loss is synchronised once.
+
+        Parameters
+        ----------
+        iterator : iterable or None
+            The batches; None runs nothing (no validation data).
+        training : bool
+            Whether the batches are training batches (passed to callbacks).
+        prefix : str
+            History prefix: ``"train"`` records ``train_loss`` and
+            ``train_batch_count``.
+        step_fn : callable
+            ``step_fn(batch, **fit_params) -> dict`` with a ``"loss"``.
+        **fit_params
+            Passed to ``step_fn``.
+        """
         if iterator is None:
             return
         total, n_batches = None, 0

@@ -81,7 +81,19 @@ class KerasAdamW(torch.optim.AdamW):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """Set each group's epsilon for the coming step, then take it."""
+        """Set each group's epsilon for the coming step, then take it.
+
+        Parameters
+        ----------
+        closure : callable, default=None
+            Re-evaluates the model and returns the loss, as for
+            :meth:`torch.optim.AdamW.step`.
+
+        Returns
+        -------
+        loss : torch.Tensor or None
+            What ``closure`` returned.
+        """
         for group in self.param_groups:
             group["keras_step"] += 1
             beta2 = group["betas"][1]

@@ -17,6 +17,9 @@ from .conftest import tiny_spotter
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 # optuna_integration 5.0 reports CV scores through the deprecated optuna.terminator
 @pytest.mark.filterwarnings("ignore:`optuna.terminator` module:FutureWarning")
+# optuna_integration's OptunaSearchCV still defines _more_tags, which
+# scikit-learn 1.6 warns about (FutureWarning in 1.6.0, DeprecationWarning later)
+@pytest.mark.filterwarnings("ignore:The OptunaSearchCV or classes from which it")
 def test_optuna_search_cv_on_a_spotting_pipeline(videos):
     X, y = videos
     pipe = make_pipeline(

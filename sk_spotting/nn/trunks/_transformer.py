@@ -145,7 +145,17 @@ class TransformerTrunk(nn.Module):
         self.final_norm = nn.LayerNorm(n_hidden, eps=_LAYER_NORM_EPS)
 
     def forward(self, x):
-        """Map ``(b, n_features_in, t)`` to ``(b, n_hidden, t)``."""
+        """Encode the frames of a batch of chunks.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (b, n_features_in, t)
+            Features, channels first; ``t`` at most ``n_frames``.
+
+        Returns
+        -------
+        h : torch.Tensor of shape (b, n_hidden, t)
+        """
         x = x.transpose(1, 2) + self.position[: x.shape[-1]]
         return self.final_norm(self.layers(self.embedding(x))).transpose(1, 2)
 

@@ -142,7 +142,17 @@ class UNetTrunk(nn.Module):
         return n_levels
 
     def forward(self, x):
-        """Map ``(b, n_features_in, t)`` to ``(b, 64, t)``."""
+        """Encode the frames of a batch of chunks.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (b, n_features_in, t)
+            Features, channels first.
+
+        Returns
+        -------
+        h : torch.Tensor of shape (b, 64, t)
+        """
         skips = []
         for level in self.down:
             x = level(x)
