@@ -6,14 +6,13 @@ step, no SAM, no mixup) and shared by every displacement variant, so that the
 variants differ only in the displacement network:
 
 * ``defaults``: the estimator's defaults (learning rate 2e-3, weight decay
-  5e-4, the reference's per-class balanced weights, best epoch chosen with a
-  3-s NMS on 1-10 s);
-* ``anchors alike``: ``displacement_class_weight=None``;
+  5e-4, ``displacement_class_weight="auto"``, which weighs the anchors alike
+  at these batch sizes, best epoch chosen with a 3-s NMS on 1-10 s);
+* ``balanced (reference)``: the reference's per-class balanced weights;
 * ``lr 1e-3``, ``lr 5e-3``, ``wd 2e-4``: the learning rate and weight decay;
 * ``select with 20-s NMS``: the best epoch chosen with the estimator's NMS;
 * ``last epoch``: no validation, the last epoch kept;
-* ``alike, 2x steps``: anchors alike with twice the confidence network's
-  steps.
+* ``2x steps``: twice the confidence network's steps.
 
 It prints, per budget, loose and tight average-mAP on the test halves with
 the displacement and without it ("w/o D", the confidence network alone), the
@@ -50,13 +49,13 @@ PROFILE = "cpu"
 N_VALID = 4
 VARIANTS = {
     "defaults": {},
-    "anchors alike": {"displacement_class_weight": None},
+    "balanced (reference)": {"displacement_class_weight": "balanced"},
     "lr 1e-3": {"displacement_learning_rate": 1e-3},
     "lr 5e-3": {"displacement_learning_rate": 5e-3},
     "wd 2e-4": {"displacement_weight_decay": 2e-4},
     "select with 20-s NMS": {"displacement_selection_nms_window": 20.0},
     "last epoch": {},
-    "alike, 2x steps": {"displacement_class_weight": None},
+    "2x steps": {},
 }
 
 
@@ -131,7 +130,7 @@ def run_seed(seed, budget, variants, threads=1):
             continue
         start = time.perf_counter()
         spotter = clone(base).set_params(**VARIANTS[name])
-        if name == "alike, 2x steps":
+        if name == "2x steps":
             spotter.set_params(
                 epochs=2 * base.epochs, validation_interval=2 * base.validation_interval
             )

@@ -405,3 +405,20 @@ def test_memory_mapped_videos_fit_and_predict(data, tmp_path):
         videos.append(np.load(tmp_path / f"{i}.npy", mmap_mode="r"))
     spotter = DenseAnchorSpotter(**{**TINY, "epochs": 1}).fit(videos, y)
     assert len(spotter.predict(videos[:1])) == 1
+
+
+def test_auto_displacement_weighting_is_chosen_and_recorded(capsys):
+    X, y = make_spotting_data(2, n_features=8, minutes=30.0, random_state=3)
+    params = {**TINY, "epochs": 1, "chunks_per_epoch": 8, "batch_size": 2}
+    small = DenseAnchorSpotter(**params, verbose=1).fit(X, y)
+    # 2 chunks of 32 frames in 7,200: a class with 1 action expects 0.009
+    assert small.displacement_class_weight_ is None
+    assert "anchors weighed alike" in capsys.readouterr().err
+    large = DenseAnchorSpotter(**{**params, "batch_size": 256}).fit(X, y)
+    assert large.displacement_class_weight_ == "balanced"
+    forced = DenseAnchorSpotter(**params, displacement_class_weight="balanced")
+    assert forced.fit(X, y).displacement_class_weight_ == "balanced"
+    assert not np.array_equal(
+        forced.predict_scores(X[:1])[0].displacement,
+        small.predict_scores(X[:1])[0].displacement,
+    )

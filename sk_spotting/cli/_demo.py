@@ -26,9 +26,9 @@ from ._common import echo
 #: learning down (measured: ``sam_rho=0.5`` for 40 epochs stayed at the loose
 #: average-mAP of an untrained model, 8.4, where these settings reach 14.8);
 #: the paper runs 32,000 steps.  The displacement anchors are weighed alike
-#: (``displacement_class_weight=None``): with batches this small the
-#: reference's per-class balancing did not learn the frequent classes'
-#: displacements, and 64 training halves keep the network from memorising
+#: (``displacement_class_weight="auto"`` chooses that for batches this small:
+#: the reference's per-class balancing did not learn the frequent classes'
+#: displacements), and 64 training halves keep the network from memorising
 #: rare actions.  See docs/benchmarks.md.
 DEMO_CONFIG = {
     "n_features": 128,  # features per frame
@@ -51,7 +51,6 @@ DEMO_CONFIG = {
         "learning_rate": 2e-3,
         "sam_rho": 0.0,
         "mixup_alpha": 0.0,
-        "displacement_class_weight": None,
         "validation_interval": 20,
     },
 }
@@ -75,7 +74,6 @@ QUICK_CONFIG = {
         "learning_rate": 2e-3,
         "sam_rho": 0.0,
         "mixup_alpha": 0.0,
-        "displacement_class_weight": None,
         "validation_interval": 1,
     },
 }

@@ -2,7 +2,11 @@
 
 from ._confidence import confidence_targets, dilate_frames
 from ._displacement import displacement_targets
-from ._weights import confidence_class_weights, displacement_class_weights
+from ._weights import (
+    confidence_class_weights,
+    displacement_class_weights,
+    displacement_weighting,
+)
 
 __all__ = [
     "confidence_class_weights",
@@ -10,4 +14,5 @@ __all__ = [
     "dilate_frames",
     "displacement_class_weights",
     "displacement_targets",
+    "displacement_weighting",
 ]

@@ -107,3 +107,58 @@ def displacement_class_weights(masks, *, class_weight="balanced"):
             shared = present.sum() * n_anchors / positives.sum()
             positive = np.where(present, shared, 0.0)
     return positive.astype(np.float32)
+
+
+RARE_ACTIONS_PER_BATCH = 0.05
+"""Below this many expected actions of its rarest class per batch, "auto"
+weighs the displacement anchors alike instead of balancing the classes."""
+
+
+def displacement_weighting(labels, *, batch_frames, rare=RARE_ACTIONS_PER_BATCH):
+    """The displacement weighting that ``"auto"`` chooses for a training set.
+
+    Balanced per-class weights (``N / P_c``) make each anchor of a rare class
+    weigh thousands of times more than one of a frequent class.  When a batch
+    holds many actions (the paper's 256 chunks of 112 s hold about half an
+    action of SoccerNet-v2's rarest class on average), that evens out; when
+    it holds few, a batch with a rare action is one huge gradient spike and
+    the network learns none of the frequent classes (measured on synthetic
+    data, docs/benchmarks.md).  So: "balanced" when every class that has
+    actions expects at least ``rare`` of them per batch, else None.
+
+    Parameters
+    ----------
+    labels : list of ndarray of shape (n_frames_i, n_classes), dtype bool
+        Action frames of every training video.
+    batch_frames : int
+        Frames per batch (chunks per batch times frames per chunk).
+    rare : float, default=0.05
+        Expected actions per batch of the rarest class below which anchors
+        are weighed alike.
+
+    Returns
+    -------
+    class_weight : {"balanced"} or None
+    actions_per_batch : ndarray of shape (n_classes,)
+        Expected actions of each class in a batch of uniformly drawn chunks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_spotting.targets import displacement_weighting
+    >>> labels = [np.zeros((10_000, 2), bool)]
+    >>> labels[0][::100, 0] = True   # 100 actions of class 0
+    >>> labels[0][5000, 1] = True    # 1 action of class 1
+    >>> displacement_weighting(labels, batch_frames=256 * 224)[0]
+    'balanced'
+    >>> weighting, per_batch = displacement_weighting(labels, batch_frames=100)
+    >>> weighting is None, per_batch.round(3).tolist()
+    (True, [1.0, 0.01])
+    """
+    n_frames = sum(len(lab) for lab in labels)
+    actions = np.sum([np.asarray(lab, bool).sum(axis=0) for lab in labels], axis=0)
+    per_batch = actions * float(batch_frames) / max(n_frames, 1)
+    present = actions > 0
+    if present.any() and per_batch[present].min() >= rare:
+        return "balanced", per_batch
+    return None, per_batch

@@ -112,3 +112,20 @@ def test_displacement_weights_alike_skip_classes_without_anchors():
     assert weights[0] == weights[2] == pytest.approx(2 * 10 / 4)
     with pytest.raises(ValueError, match="class_weight"):
         displacement_class_weights(masks, class_weight="inverse")
+
+
+def test_auto_displacement_weighting_follows_the_rarest_class_per_batch():
+    from sk_spotting.targets import displacement_weighting
+
+    labels = [np.zeros((54_000, 3), bool)]
+    labels[0][::100, 0] = True  # 540 actions
+    labels[0][::1000, 1] = True  # 54 actions
+    labels[0][27_000, 2] = True  # 1 action: 1 / 54,000 per frame
+    # 0.05 actions of the rarest class per batch: 2,700 frames
+    weighting, per_batch = displacement_weighting(labels, batch_frames=2_700)
+    assert weighting == "balanced"
+    np.testing.assert_allclose(per_batch, [27.0, 2.7, 0.05])
+    assert displacement_weighting(labels, batch_frames=2_699)[0] is None
+    # a class without actions does not count
+    labels[0][:, 2] = False
+    assert displacement_weighting(labels, batch_frames=270)[0] == "balanced"
