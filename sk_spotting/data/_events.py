@@ -10,8 +10,11 @@ networks are trained on and what the metric scores agree to the frame.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ._validation import check_frame_rate
 
@@ -76,6 +79,15 @@ def frame_to_time(frames, frame_rate):
     return np.asarray(frames, dtype=np.float64) / check_frame_rate(frame_rate)
 
 
+@validate_params(
+    {
+        "events": [object],
+        "n_frames": [Interval(numbers.Integral, 0, None, closed="left")],
+        "classes": ["array-like"],
+        "frame_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def events_to_dense(events, *, n_frames, classes, frame_rate):
     """Mark the frame of each event in a ``(n_frames, n_classes)`` array.
 
@@ -123,6 +135,15 @@ def events_to_dense(events, *, n_frames, classes, frame_rate):
     return dense
 
 
+@validate_params(
+    {
+        "scores": ["array-like"],
+        "classes": ["array-like"],
+        "frame_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "min_score": [numbers.Real],
+    },
+    prefer_skip_nested_validation=True,
+)
 def dense_to_events(scores, *, classes, frame_rate, min_score=0.0):
     """Turn a dense ``(n_frames, n_classes)`` score array into an event table.
 

@@ -5,6 +5,10 @@ Shape legend: t frames, c classes.
 
 from __future__ import annotations
 
+import numbers
+
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
 from ..data import dense_to_events
 from ._decode import apply_displacement
 from ._nms import nms, window_frames
@@ -12,6 +16,17 @@ from ._nms import nms, window_frames
 __all__ = ["scores_to_events"]
 
 
+@validate_params(
+    {
+        "confidence": ["array-like"],
+        "displacement": ["array-like", None],
+        "classes": ["array-like"],
+        "frame_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "nms_method": [StrOptions({"hard", "soft"})],
+        "nms_window": [Interval(numbers.Real, 0, None, closed="neither"), "array-like"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def scores_to_events(
     confidence,
     displacement=None,

@@ -18,6 +18,7 @@ import math
 import numbers
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 __all__ = ["hard_nms", "nms", "soft_nms", "window_frames"]
 
@@ -259,6 +260,14 @@ def hard_nms(scores, window):
     return out.T
 
 
+@validate_params(
+    {
+        "scores": ["array-like"],
+        "window": [Interval(numbers.Real, 0, None, closed="neither"), "array-like"],
+        "min_score": [Interval(numbers.Real, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def soft_nms(scores, window, *, min_score=1e-5):
     """Greedy linear soft-NMS per class.
 
@@ -340,6 +349,15 @@ def soft_nms(scores, window, *, min_score=1e-5):
     return out.T
 
 
+@validate_params(
+    {
+        "scores": ["array-like"],
+        "window": [Interval(numbers.Real, 0, None, closed="neither"), "array-like"],
+        "method": [StrOptions({"hard", "soft"})],
+        "min_score": [Interval(numbers.Real, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def nms(scores, window, *, method="hard", min_score=1e-5):
     """Per-class temporal NMS of detection scores, hard or linear soft.
 

@@ -10,11 +10,21 @@ to the video.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = ["confidence_targets", "dilate_frames"]
 
 
+@validate_params(
+    {
+        "marks": ["array-like"],
+        "half_width": [Interval(numbers.Integral, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def dilate_frames(marks, half_width):
     """Mark every frame within ``half_width`` frames of a marked frame.
 
@@ -50,6 +60,13 @@ def dilate_frames(marks, half_width):
     return (counts[upper] - counts[lower]) > 0
 
 
+@validate_params(
+    {
+        "labels": ["array-like"],
+        "radius": [Interval(numbers.Real, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def confidence_targets(labels, radius):
     """Binary confidence targets from per-frame action marks.
 

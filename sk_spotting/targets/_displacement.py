@@ -11,7 +11,10 @@ get no target (mask ``False``).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = ["displacement_targets"]
 
@@ -27,6 +30,13 @@ def _nearest_marks(labels):
     return previous, following
 
 
+@validate_params(
+    {
+        "labels": ["array-like"],
+        "radius": [Interval(numbers.Real, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def displacement_targets(labels, radius):
     """Displacement (in frames) from each anchor to its nearest action.
 

@@ -12,7 +12,10 @@ others weigh 0, so the loss only exists near actions.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 __all__ = ["confidence_class_weights", "displacement_class_weights"]
 
@@ -26,6 +29,13 @@ def _counts(targets):
     return positives, float(n_anchors)
 
 
+@validate_params(
+    {
+        "targets": [list],
+        "positive_weight": [Interval(numbers.Real, 0, 1, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def confidence_class_weights(targets, *, positive_weight=0.03):
     """Positive and negative confidence-loss weights per class.
 
@@ -63,6 +73,10 @@ def confidence_class_weights(targets, *, positive_weight=0.03):
     return positive.astype(np.float32), negative.astype(np.float32)
 
 
+@validate_params(
+    {"masks": [list], "class_weight": [StrOptions({"balanced"}), None]},
+    prefer_skip_nested_validation=True,
+)
 def displacement_class_weights(masks, *, class_weight="balanced"):
     """Displacement-loss weight of an anchor within the radius, per class.
 
@@ -114,6 +128,14 @@ RARE_ACTIONS_PER_BATCH = 0.05
 weighs the displacement anchors alike instead of balancing the classes."""
 
 
+@validate_params(
+    {
+        "labels": [list],
+        "batch_frames": [Interval(numbers.Integral, 1, None, closed="left")],
+        "rare": [Interval(numbers.Real, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def displacement_weighting(labels, *, batch_frames, rare=RARE_ACTIONS_PER_BATCH):
     """The displacement weighting that ``"auto"`` chooses for a training set.
 
