@@ -11,6 +11,7 @@ full HTML report.  All the numbers of the configuration are in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -220,16 +221,36 @@ def run_demo(out, config, *, verbose=1):
     scores : dict
         Loose and tight average-mAP with and without displacement.
     """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _fixed_threads(config.get("n_threads")):
+        return _run_demo(out, config, verbose)
+
+
+@contextlib.contextmanager
+def _fixed_threads(n_threads):
+    """Torch and BLAS threads fixed to ``n_threads`` (restored afterwards), so
+    that the demo's numbers do not depend on the machine's number of cores."""
+    if n_threads is None:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        with threadpool_limits(limits=n_threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_demo(out, config, verbose):
     from .. import DenseAnchorSpotter, save_spotter
     from ..datasets import SOCCERNET_V2_CLASSES, write_soccernet_predictions
     from ._report import write_report
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if config.get("n_threads") is not None:
-        import torch
-
-        torch.set_num_threads(config["n_threads"])
     clock = _Clock()
     train, valid, (X_test, y_test, meta) = _make_data(config, out)
     hours = sum(len(x) for x in train[0]) / (3600 * 2.0)

@@ -58,3 +58,28 @@ def test_quick_demo_writes_everything(tmp_path, capsys):
 def test_demo_configurations_have_the_same_keys():
     assert sorted(DEMO_CONFIG) == sorted(QUICK_CONFIG)
     assert sorted(DEMO_CONFIG["estimator"]) == sorted(QUICK_CONFIG["estimator"])
+
+
+def test_demo_fixes_and_restores_its_threads(tmp_path, monkeypatch):
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from sk_spotting.cli import _demo
+
+    seen = {}
+
+    def spy(out, config, verbose):
+        seen["torch"] = torch.get_num_threads()
+        seen["blas"] = {info["num_threads"] for info in threadpool_info()}
+        return {}
+
+    monkeypatch.setattr(_demo, "_run_demo", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        _demo.run_demo(tmp_path, {**QUICK_CONFIG, "n_threads": 1}, verbose=0)
+        assert seen["torch"] == 1
+        assert seen["blas"] <= {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
