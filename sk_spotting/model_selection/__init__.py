@@ -21,12 +21,13 @@ Examples
 
 from ._objective import make_objective
 from ._optuna import TuningResult, tune_in_turn
-from ._search_space import DEFAULT_SEARCH_SPACES
+from ._search_space import DEFAULT_SEARCH_SPACES, ZeroOrLogUniform
 from ._split import groups_from_meta
 
 __all__ = [
     "DEFAULT_SEARCH_SPACES",
     "TuningResult",
+    "ZeroOrLogUniform",
     "groups_from_meta",
     "make_objective",
     "tune_in_turn",
