@@ -3,7 +3,8 @@
 A worker records, in each trial it runs, who it is (host, boot, pid
 namespace, pid and process start time) and, on storages without Optuna's
 heartbeat (journal files, an ``RDBStorage`` made without one), refreshes a
-heartbeat in the trial's user attributes from a background thread.  Before
+heartbeat from a background thread; both are system attributes of the trial,
+which Optuna's retry callbacks do not copy to the retried trial.  Before
 each trial and while it waits for other workers, a worker sweeps the study's
 RUNNING trials and fails those whose worker is gone:
 
@@ -117,6 +118,11 @@ def owner_state(owner):
     return "alive" if fields[19] == owner.get("start") else "dead"
 
 
+def set_system_attr(trial, key, value):
+    """Set a system attribute of a running ``optuna.trial.Trial``."""
+    trial.storage.set_trial_system_attr(trial._trial_id, key, value)
+
+
 class Heartbeat:
     """Refresh a trial's heartbeat attribute every ``interval`` seconds.
 
@@ -134,7 +140,7 @@ class Heartbeat:
     def _beat(self):
         while True:
             try:
-                self.trial.set_user_attr(HEARTBEAT_ATTR, time.time())
+                set_system_attr(self.trial, HEARTBEAT_ATTR, time.time())
             except UpdateFinishedTrialError:
                 return  # failed by another worker: nothing left to keep alive
             except Exception as exc:  # a storage hiccup: try again next time
@@ -177,7 +183,7 @@ class StaleTrialSweeper:
 
     def silence(self, trial):
         """Seconds since ``trial``'s heartbeat last moved, as seen here."""
-        beat = trial.user_attrs.get(HEARTBEAT_ATTR)
+        beat = trial.system_attrs.get(HEARTBEAT_ATTR)
         now = self.clock()
         last = self._seen.get(trial._trial_id)
         if last is None or last[0] != beat:
@@ -186,7 +192,7 @@ class StaleTrialSweeper:
         return now - last[1]
 
     def _reason(self, trial, own_heartbeat):
-        owner = trial.user_attrs.get(OWNER_ATTR)
+        owner = trial.system_attrs.get(OWNER_ATTR)
         if owner_state(owner) == "dead":
             return f"its worker {owner['host']}:{owner['pid']} is gone"
         if own_heartbeat:
@@ -210,7 +216,7 @@ class StaleTrialSweeper:
             if reason is None:
                 continue
             try:
-                storage.set_trial_user_attr(trial._trial_id, FAILED_ATTR, reason)
+                storage.set_trial_system_attr(trial._trial_id, FAILED_ATTR, reason)
                 storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             except UpdateFinishedTrialError:
                 continue  # finished, or failed by another worker meanwhile
@@ -235,7 +241,7 @@ def describe_running(trials, sweeper, own_heartbeat):
     """One phrase per RUNNING trial: its number, worker and heartbeat."""
     parts = []
     for trial in trials:
-        owner = trial.user_attrs.get(OWNER_ATTR) or {}
+        owner = trial.system_attrs.get(OWNER_ATTR) or {}
         text = f"trial {trial.number} (worker {owner.get('host', '?')}:"
         text += f"{owner.get('pid', '?')}"
         if own_heartbeat:

@@ -301,13 +301,13 @@ def tune_in_turn(
     worker then waits for the other workers' running trials before moving to
     the next parameter, and logs which trials it waits for.
 
-    **Dead workers.**  Each trial records its worker (user attribute
+    **Dead workers.**  Each trial records its worker (system attribute
     ``"sk_spotting:owner"``: host, boot, pid and process start time).  Before
     each trial and while waiting, workers fail the RUNNING trials of dead
-    workers (user attribute ``"sk_spotting:failed_because"``) and run
+    workers (system attribute ``"sk_spotting:failed_because"``) and run
     replacements: at once for a worker of this machine whose process is
     gone, else once the trial's heartbeat is ``3 * heartbeat_interval``
-    seconds old (Optuna's heartbeat on databases, the user attribute
+    seconds old (Optuna's heartbeat on databases, the system attribute
     ``"sk_spotting:heartbeat"`` elsewhere; a heartbeat-enabled storage's
     ``heartbeat_stale_trial_callback``, e.g. a retry, runs for them).  So
     when one of the ``n_jobs`` workers is killed the others finish the

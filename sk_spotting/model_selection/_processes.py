@@ -181,12 +181,18 @@ def _worker_main(plan, worker, n_threads, parent, connection, folder):
     except BaseException as exc:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         try:
-            connection.send(("error", exc, text))
+            _send(connection, ("error", exc, text))
         except Exception:  # an exception that does not pickle
-            error = RuntimeError(f"{type(exc).__name__}: {exc}")
-            connection.send(("error", error, text))
+            _send(connection, ("error", RuntimeError(f"{exc!r}"), text))
         raise SystemExit(1) from None
-    connection.send(("done", best, None))
+    _send(connection, ("done", best, None))
+
+
+def _send(connection, message):
+    try:
+        connection.send(message)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent is gone: nobody to tell
 
 
 # ------------------------------------------------------------ parent side

@@ -27,12 +27,12 @@ from sklearn.utils import check_random_state
 
 from ._liveness import (
     GRACE_INTERVALS,
-    HEARTBEAT_ATTR,
     OWNER_ATTR,
     Heartbeat,
     StaleTrialSweeper,
     describe_running,
     logger,
+    set_system_attr,
     this_process,
     uses_own_heartbeat,
 )
@@ -237,18 +237,13 @@ def _start_from_current(study, plan, key, previous):
         study.enqueue_trial(params)
         return
     best = previous.best_trial
-    attrs = {
-        k: v
-        for k, v in best.user_attrs.items()
-        if k not in (OWNER_ATTR, HEARTBEAT_ATTR)
-    }
     study.add_trial(
         optuna.trial.create_trial(
             params=params,
             distributions=distributions,
             value=best.value,
             intermediate_values=best.intermediate_values,
-            user_attrs={**attrs, CARRIED_ATTR: previous.study_name},
+            user_attrs={**best.user_attrs, CARRIED_ATTR: previous.study_name},
         )
     )
 
@@ -273,7 +268,7 @@ class _Guarded:
         self.device = device
 
     def __call__(self, trial):
-        trial.set_user_attr(OWNER_ATTR, this_process())
+        set_system_attr(trial, OWNER_ATTR, this_process())
         if self.device is not None:
             trial.set_user_attr("device", self.device)
         counted = _counted(trial.study.get_trials(deepcopy=False))

@@ -3,6 +3,7 @@
 Importable by worker subprocesses (``tests.model_selection._fakes``).
 """
 
+import os
 import time
 
 import numpy as np
@@ -17,7 +18,9 @@ class ScriptedSpotter(SpotterMixin, BaseEstimator):
 
     ``predict`` puts one event of the first class one second after each true
     event when ``learning_rate >= 0.5``, else nowhere, so the final score also
-    follows the learning rate.  ``sleep`` seconds pass in ``fit``.
+    follows the learning rate.  ``sleep`` seconds pass in ``fit``.  With
+    ``record`` (a file path), ``fit`` appends "<pid> <device>" to it; with
+    ``require_memmap``, it fails unless every video is a memory map.
     """
 
     def __init__(
@@ -29,6 +32,9 @@ class ScriptedSpotter(SpotterMixin, BaseEstimator):
         sleep=0.0,
         frame_rate=2.0,
         classes=("a", "b"),
+        device="auto",
+        record=None,
+        require_memmap=False,
     ):
         self.learning_rate = learning_rate
         self.sam_rho = sam_rho
@@ -37,6 +43,9 @@ class ScriptedSpotter(SpotterMixin, BaseEstimator):
         self.sleep = sleep
         self.frame_rate = frame_rate
         self.classes = classes
+        self.device = device
+        self.record = record
+        self.require_memmap = require_memmap
 
     def fit(self, X, y, *, X_valid=None, y_valid=None, on_validation=None):
         self.classes_ = np.asarray(self.classes, dtype=object)
@@ -44,6 +53,13 @@ class ScriptedSpotter(SpotterMixin, BaseEstimator):
         self.n_valid_features_ = None
         if X_valid is not None:
             self.n_valid_features_ = np.asarray(X_valid[0]).shape[1]
+        if self.require_memmap:
+            videos = list(X) + list(X_valid or [])
+            copied = [i for i, v in enumerate(videos) if not isinstance(v, np.memmap)]
+            assert not copied, f"videos {copied} are not memory maps"
+        if self.record is not None:
+            with open(self.record, "a") as f:
+                f.write(f"{os.getpid()} {self.device}\n")
         time.sleep(self.sleep)
         if X_valid is not None and on_validation is not None:
             networks = ["confidence", "displacement"][: 1 + self.use_displacement]
