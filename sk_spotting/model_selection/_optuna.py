@@ -132,10 +132,17 @@ def _trials_table(studies, spaces, base_params):
 def _in_memory(studies, storage):
     """In-memory copies of ``studies`` (their temporary journal goes away)."""
     memory = InMemoryStorage()
-    for study in studies:
-        optuna.copy_study(
-            from_study_name=study.study_name, from_storage=storage, to_storage=memory
-        )
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created"
+    try:
+        for study in studies:
+            optuna.copy_study(
+                from_study_name=study.study_name,
+                from_storage=storage,
+                to_storage=memory,
+            )
+    finally:
+        optuna.logging.set_verbosity(level)
     return [optuna.load_study(study_name=s.study_name, storage=memory) for s in studies]
 
 
