@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from ._figures import _new_axes
 
@@ -32,6 +33,7 @@ def _set_scale(ax, values):
         ax.set_xscale("symlog", linthresh=positive.min())
     else:
         ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: no clutter
 
 
 def plot_tuning_trials(result, param, *, ax=None, title=None):
