@@ -266,6 +266,8 @@ def run_workers(plan, n_jobs, folder):
                 process.join(STOP_SECONDS)
     finally:
         _stop(processes)
+        for receiver in connections:
+            receiver.close()
     for worker, (kind, payload, text) in sorted(messages.items()):
         if kind == "error":
             if hasattr(payload, "add_note"):

@@ -8,6 +8,7 @@ parent of two workers (they stop and the temporary folder goes away).
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -411,6 +412,25 @@ def test_dead_trial_goes_through_the_storage_retry_callback(
     (retried,) = [t for t in finished if t.system_attrs.get("failed_trial") == 0]
     assert retried.params == trials[0].params
     assert result.trials.set_index("number")["state"][0] == "FAIL"
+
+
+def test_an_error_in_a_worker_is_raised_and_stops_the_others(videos):
+    X, y = videos
+    with pytest.raises(ValueError, match="non-negative") as error:
+        tune_in_turn(
+            ScriptedSpotter(sleep=-1.0),  # time.sleep(-1) raises in every fit
+            X[:4],
+            y[:4],
+            X_valid=X[4:],
+            y_valid=y[4:],
+            params=[LR],
+            n_trials_per_param=2,
+            n_jobs=2,
+            refit=False,
+        )
+    if sys.version_info >= (3, 11):  # exceptions carry notes
+        notes = "".join(error.value.__notes__)
+        assert "in tuning worker" in notes and "Traceback" in notes
 
 
 # ------------------------------------------------ videos and devices per worker
