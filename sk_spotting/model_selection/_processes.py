@@ -23,6 +23,7 @@ import mmap
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import shutil
 import signal
 import tempfile
@@ -31,6 +32,7 @@ import time
 import traceback
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
 import optuna
 
@@ -167,10 +169,11 @@ def _watch_parent(parent, folder):
     os._exit(1)
 
 
-def _worker_main(plan, worker, n_threads, parent, connection, folder):
+def _worker_main(payload, worker, n_threads, parent, connection, folder):
     """Entry point of a worker process started by :func:`run_workers`."""
     import torch
 
+    plan = pickle.loads(payload)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     threading.Thread(target=_watch_parent, args=(parent, folder), daemon=True).start()
     torch.set_num_threads(n_threads)
@@ -246,14 +249,16 @@ def run_workers(plan, n_jobs, folder):
     """
     context = multiprocessing.get_context("spawn")
     n_threads = max(1, (os.cpu_count() or 1) // n_jobs)
-    shared = _share_plan(plan, folder)
+    # cloudpickle: estimators and scorers defined in a notebook or a script's
+    # __main__ travel by value, as with joblib
+    payload = cloudpickle.dumps(_share_plan(plan, folder))
     processes, connections = [], []
     try:
         for worker in range(n_jobs):
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
                 target=_worker_main,
-                args=(shared, worker, n_threads, os.getpid(), sender, str(folder)),
+                args=(payload, worker, n_threads, os.getpid(), sender, str(folder)),
                 name=f"sk_spotting-tune-worker-{worker}",
             )
             process.start()

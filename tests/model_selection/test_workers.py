@@ -434,7 +434,7 @@ def test_an_error_in_a_worker_is_raised_and_stops_the_others(videos):
 
 
 # ------------------------------------------------ videos and devices per worker
-def test_workers_map_videos_instead_of_copying_them(tmp_path, monkeypatch):
+def test_workers_map_videos_and_take_local_classes(tmp_path, monkeypatch):
     from sk_spotting.datasets import make_spotting_data
 
     X, y = make_spotting_data(4, n_features=8, minutes=1.0, classes=["a", "b"])
@@ -443,8 +443,12 @@ def test_workers_map_videos_instead_of_copying_them(tmp_path, monkeypatch):
         np.save(tmp_path / f"{i}.npy", X[i])
         X[i] = np.load(tmp_path / f"{i}.npy", mmap_mode="r")
     monkeypatch.setattr(_processes, "SHARE_BYTES", 0)
+
+    class Local(ScriptedSpotter):  # not importable: travels by value
+        pass
+
     result = tune_in_turn(
-        ScriptedSpotter(require_memmap=True),
+        Local(require_memmap=True),
         X[:2],
         y[:2],
         X_valid=X[2:],
