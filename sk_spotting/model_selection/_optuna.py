@@ -300,6 +300,12 @@ def tune_in_turn(
     in ``trials``).  So no study settles on a value worse than the one it
     replaces, and ``best_scores`` never decreases along ``params``.
 
+    **Values already scored.**  A trial that proposes a value a complete
+    trial of the same study already scored (0 of a :class:`ZeroOrLogUniform`,
+    a repeated choice of a list, the carried value) takes that trial's score
+    and reports, with the user attribute ``"sk_spotting:same_as"`` naming it,
+    instead of training the same configuration again; it still counts.
+
     **Workers.**  Each worker counts the study's complete, pruned, running
     and waiting trials before starting one, and a trial that still finds
     itself beyond the first ``n_trials_per_param`` (two workers starting at

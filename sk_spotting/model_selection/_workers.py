@@ -37,7 +37,7 @@ from ._liveness import (
     uses_own_heartbeat,
 )
 from ._objective import SpottingObjective
-from ._search_space import as_optuna, contains, value_of
+from ._search_space import as_optuna, contains, suggest, value_of
 
 __all__ = ["Plan", "check_storage", "run_worker", "seed_from"]
 
@@ -45,6 +45,7 @@ PARAM_ATTR = "sk_spotting:param"
 FIXED_ATTR = "sk_spotting:fixed_params"
 SURPLUS_ATTR = "sk_spotting:surplus"
 CARRIED_ATTR = "sk_spotting:carried_from"
+SAME_AS_ATTR = "sk_spotting:same_as"
 # Trials that count towards n_trials_per_param (FAIL ones are replaced).
 COUNTED = (
     TrialState.COMPLETE,
@@ -259,13 +260,32 @@ class _Guarded:
     """Run the objective only if the trial is among the first ``n_trials``.
 
     The trial first records its worker (and device); on storages without
-    Optuna's heartbeat a thread refreshes its heartbeat while it runs.
+    Optuna's heartbeat a thread refreshes its heartbeat while it runs.  With
+    ``searched=(key, space)``, a trial proposing a value that a complete
+    trial of the study already scored (0 of a :class:`ZeroOrLogUniform`, a
+    choice of a list) takes that trial's score and reports instead of
+    training again.
     """
 
-    def __init__(self, objective, n_trials, heartbeat_interval=None, device=None):
+    def __init__(
+        self, objective, n_trials, heartbeat_interval=None, device=None, searched=None
+    ):
         self.objective, self.n_trials = objective, n_trials
         self.heartbeat_interval = heartbeat_interval
         self.device = device
+        self.searched = searched
+
+    def _twin(self, trial):
+        """The complete trial of the study that used the proposed value, or None."""
+        if self.searched is None:
+            return None
+        key, space = self.searched
+        value = suggest(trial, key, space)
+        complete = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        for other in complete:
+            if value_of(other.params, key, space) == value:
+                return other
+        return None
 
     def __call__(self, trial):
         set_system_attr(trial, OWNER_ATTR, this_process())
@@ -279,6 +299,12 @@ class _Guarded:
                 f"trial {trial.number} is surplus: the study already has "
                 f"{self.n_trials} trials"
             )
+        twin = self._twin(trial)
+        if twin is not None:
+            trial.set_user_attr(SAME_AS_ATTR, twin.number)
+            for step, value in twin.intermediate_values.items():
+                trial.report(value, step)
+            return twin.value
         if self.heartbeat_interval is None:
             return self.objective(trial)
         with Heartbeat(trial, self.heartbeat_interval):
@@ -306,7 +332,9 @@ class _WaitLog:
         )
 
 
-def _optimize(study, objective, n_trials, *, heartbeat_interval=60.0, device=None):
+def _optimize(
+    study, objective, n_trials, *, heartbeat_interval=60.0, device=None, searched=None
+):
     """Run trials until the study has ``n_trials`` finished ones.
 
     Waiting for other workers' last trials ends: each of them finishes, or
@@ -318,6 +346,7 @@ def _optimize(study, objective, n_trials, *, heartbeat_interval=60.0, device=Non
         n_trials,
         heartbeat_interval if own_heartbeat else None,
         device,
+        searched,
     )
     sweeper = StaleTrialSweeper(GRACE_INTERVALS * heartbeat_interval)
     wait_log = _WaitLog(study, sweeper, own_heartbeat)
@@ -381,6 +410,7 @@ def run_worker(plan, worker):
             plan.n_trials,
             heartbeat_interval=plan.heartbeat_interval,
             device=device,
+            searched=(key, space),
         )
         fixed[key] = _best_value(study, key, space)
         previous = study

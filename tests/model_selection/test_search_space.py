@@ -6,6 +6,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import ExperimentalWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -201,3 +202,39 @@ def test_worker_spotters_get_the_device_and_the_result_keeps_its_own(videos, tmp
     assert devices == ["meta", "meta", "auto"]  # two trials, then the refit
     assert result.best_estimator.device == "auto"
     assert {t.user_attrs["device"] for t in result.studies[0].trials} == {"meta"}
+
+
+def test_a_value_already_scored_is_not_trained_again(videos, tmp_path):
+    X, y = videos
+    record = tmp_path / "fits.txt"
+    result = tune_in_turn(
+        ScriptedSpotter(record=str(record)),
+        X[:4],
+        y[:4],
+        X_valid=X[4:],
+        y_valid=y[4:],
+        params=["learning_rate", "sam_rho"],
+        search_spaces={"learning_rate": [0.25, 0.75], "sam_rho": RHO},
+        n_trials_per_param=6,
+        random_state=0,
+        refit=False,
+    )
+    first, second = result.studies
+    lrs = [t.params["learning_rate"] for t in first.trials]
+    assert len(first.trials) == 6 and len(set(lrs)) == 2
+    n_fits = len(record.read_text().splitlines())
+    # one fit per distinct value of each study (the carried value is not rerun)
+    rhos = {_search_space.value_of(t.params, "sam_rho", RHO) for t in second.trials}
+    assert n_fits == 2 + len(rhos) - 1
+    spaces = {"learning_rate": CategoricalDistribution([0.25, 0.75]), "sam_rho": RHO}
+    n_same = 0
+    for (key, space), study in zip(spaces.items(), (first, second)):
+        for trial in study.trials:
+            if _workers.SAME_AS_ATTR in trial.user_attrs:
+                n_same += 1
+                twin = study.trials[trial.user_attrs[_workers.SAME_AS_ATTR]]
+                value = _search_space.value_of(trial.params, key, space)
+                assert value == _search_space.value_of(twin.params, key, space)
+                assert trial.value == twin.value
+                assert trial.intermediate_values == twin.intermediate_values
+    assert n_same >= 4  # at least the repeated learning rates
