@@ -50,7 +50,9 @@ X, y = make_spotting_data(6, n_features=16, minutes=2.0, classes=CLASSES,
 if config["model"] == "tiny":
     estimator = tiny_spotter(epochs=1, chunks_per_epoch=8, use_displacement=False)
 else:
-    estimator = ScriptedSpotter(sleep=config["model"])
+    estimator = ScriptedSpotter(
+        sleep=config["model"], record=config["record"], wait_for=config["wait_for"]
+    )
 tune_in_turn(
     estimator, X[:4], y[:4], X_valid=X[4:], y_valid=y[4:],
     params=config["params"], n_trials_per_param=config["n_trials"],
@@ -74,8 +76,12 @@ def _start(
     n_jobs=1,
     heartbeat=60.0,
     env=None,
+    record=None,
+    wait_for=0,
 ):
     config = {
+        "record": None if record is None else str(record),
+        "wait_for": wait_for,
         "storage": storage,
         "where": str(where),
         "name": name,
@@ -195,7 +201,10 @@ def test_killed_worker_of_two_is_replaced_and_the_rerun_adds_nothing(
 ):
     name = f"kill-one-{kind}"
     kind, where, storage = _storage_of(kind, tmp_path, request)
-    parent = _start(kind, where, name, 0, model=2.0, params=[LR, RHO], n=3, n_jobs=2)
+    both = {"record": tmp_path / "fits.txt", "wait_for": 2}  # train at once
+    parent = _start(
+        kind, where, name, 0, model=2.0, params=[LR, RHO], n=3, n_jobs=2, **both
+    )
     owners = []
 
     def both_busy():
@@ -261,6 +270,8 @@ def test_killed_parent_stops_its_workers_and_leaves_no_folder(tmp_path):
         n=3,
         n_jobs=2,
         env={"TMPDIR": str(temporary)},
+        record=tmp_path / "fits.txt",
+        wait_for=2,
     )
     owners = []
 
@@ -466,7 +477,7 @@ def test_each_worker_process_gets_its_own_device(videos, tmp_path):
     X, y = videos
     record = tmp_path / "devices.txt"
     tune_in_turn(
-        ScriptedSpotter(sleep=0.3, record=str(record)),
+        ScriptedSpotter(sleep=0.3, record=str(record), wait_for=2),
         X[:4],
         y[:4],
         X_valid=X[4:],
