@@ -29,8 +29,8 @@ def _set_scale(ax, values):
     positive = values[values > 0]
     if len(positive) < 2 or positive.max() / positive.min() < 10 or (values < 0).any():
         return
-    if (values == 0).any():
-        ax.set_xscale("symlog", linthresh=positive.min())
+    if (values == 0).any():  # linear up to the decade below the smallest value
+        ax.set_xscale("symlog", linthresh=10.0 ** np.floor(np.log10(positive.min())))
     else:
         ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: no clutter
