@@ -226,9 +226,10 @@ def tune_in_turn(
     study_name : str, default=None
         Prefix of the study names; required with ``storage``.
     n_jobs : int, default=1
-        Worker processes started here (joblib's loky processes; -1 for one
-        per CPU), each running trials of the same studies; torch threads are
-        shared out between them.
+        Worker processes started here (fresh ``spawn`` processes; -1 for
+        one per CPU), each running trials of the same studies; torch threads
+        are shared out between them.  A worker that dies leaves its trials to
+        the others (see Notes).
     random_state : int, RandomState instance or None, default=None
         Seeds the default sampler of each study and worker.  Workers started
         separately (other machines) need different values or None.
