@@ -203,7 +203,7 @@ def test_killed_worker_of_two_is_replaced_and_the_rerun_adds_nothing(
     kind, where, storage = _storage_of(kind, tmp_path, request)
     both = {"record": tmp_path / "fits.txt", "wait_for": 2}  # train at once
     parent = _start(
-        kind, where, name, 0, model=2.0, params=[LR, RHO], n=3, n_jobs=2, **both
+        kind, where, name, 0, model=1.0, params=[LR, RHO], n=3, n_jobs=2, **both
     )
     owners = []
 
@@ -230,7 +230,7 @@ def test_killed_worker_of_two_is_replaced_and_the_rerun_adds_nothing(
     assert reason.endswith(f":{victim} is gone")
     # the same command again: everything is done, nothing is run or counted twice
     before = {p: len(_load(storage, name, p).trials) for p in (LR, RHO)}
-    _wait([_start(kind, where, name, 0, model=2.0, params=[LR, RHO], n=3, n_jobs=2)])
+    _wait([_start(kind, where, name, 0, model=1.0, params=[LR, RHO], n=3, n_jobs=2)])
     assert {p: len(_load(storage, name, p).trials) for p in (LR, RHO)} == before
 
 
