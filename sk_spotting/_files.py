@@ -5,17 +5,25 @@ A file is written to a hidden temporary file beside its destination
 destination with :func:`os.replace`: a reader sees the old file or the new
 one, never a partial one.  A writer killed half-way leaves only its
 temporary file, which :func:`remove_stale_temporaries` deletes on the next
-run.
+run.  :func:`atomic_folder` does the same for a whole folder (a results set):
+it is built under a temporary name and moved into place once complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import shutil
 from pathlib import Path
 
-__all__ = ["atomic_write", "remove_stale_temporaries", "temporary_sibling"]
+__all__ = [
+    "atomic_folder",
+    "atomic_write",
+    "remove_stale_temporaries",
+    "temporary_sibling",
+]
 
 # .<name>.<pid>.<8 hex digits>.tmp, as made by temporary_sibling
 _TEMPORARY = re.compile(r"^\.(.+)\.\d+\.[0-9a-f]{8}\.tmp$")
@@ -117,3 +125,69 @@ def remove_stale_temporaries(folder, name=None):
             candidate.unlink(missing_ok=True)
             removed.append(candidate)
     return removed
+
+
+def _remove(path):
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
+
+
+@contextlib.contextmanager
+def atomic_folder(path):
+    """Build a folder under a temporary name, then move it to ``path`` whole.
+
+    The body writes into the yielded folder, created beside ``path`` (same
+    file system, so the final move is a rename).  When the body succeeds the
+    folder takes the place of ``path``; an existing ``path`` is first renamed
+    aside and removed after the move.  When the body fails (or the process
+    is killed) ``path`` is left as it was, and the temporary folder is
+    removed (a killed process leaves it as a hidden ``.<name>.*.tmp``
+    folder).  At no moment does ``path`` hold a mix of old and new files.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination folder; its parent is created.
+
+    Yields
+    ------
+    folder : pathlib.Path
+        The temporary folder to fill.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sk_spotting._files import atomic_folder
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = Path(tmp) / "results"
+    ...     with atomic_folder(out) as folder:
+    ...         _ = (folder / "new.txt").write_text("new")
+    ...     with atomic_folder(out) as folder:
+    ...         _ = (folder / "newer.txt").write_text("newer")
+    ...     sorted(p.name for p in out.iterdir()), len(list(Path(tmp).iterdir()))
+    (['newer.txt'], 1)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(path)
+    os.mkdir(tmp, 0o777)  # 0o777 less the umask, as any new folder
+    try:
+        yield tmp
+        if not (path.exists() or path.is_symlink()):
+            os.rename(tmp, path)
+            return
+        old = temporary_sibling(path).with_suffix(".old")
+        os.rename(path, old)
+        try:
+            os.rename(tmp, path)
+        except BaseException:
+            os.rename(old, path)
+            raise
+        _remove(old)
+    except BaseException:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        raise
