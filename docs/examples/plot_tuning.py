@@ -32,6 +32,7 @@ from sklearn.pipeline import make_pipeline
 from sk_spotting import DenseAnchorSpotter
 from sk_spotting.datasets import make_spotting_data
 from sk_spotting.model_selection import tune_in_turn
+from sk_spotting.plotting import plot_tuning_trials
 from sk_spotting.preprocessing import PerFrame
 
 CLASSES = ["pass", "shot", "foul", "corner"]
@@ -76,42 +77,17 @@ print("refitted, on the validation videos:", result.best_estimator.score(X[4:], 
 # %%
 # Every trial
 # -----------
-# One panel per study, in tuning order: complete trials at their validation
-# score, pruned trials at the last score they reported, the trial carried over
-# from the previous study (the current value, already scored) and the value
-# kept for the next studies.
+# One panel per study, in tuning order, drawn by
+# :func:`sk_spotting.plotting.plot_tuning_trials`: complete trials at their
+# validation score, pruned trials at the last score they reported, the trial
+# carried over from the previous study (the current value, already scored)
+# and the value kept for the next studies.  SAM's rho and mixup's alpha are
+# searched over "0 or log-uniform", hence their symmetric-log axes.
 keys = list(result.best_params)
 figure, axes = plt.subplots(1, len(keys), figsize=(11, 3.2), sharey=True)
 for i, (ax, key) in enumerate(zip(axes, keys)):
-    table = result.trials[result.trials["param"] == key]
-    run = table[~table["carried"]]
-    for state, style in {
-        "COMPLETE": {"color": "tab:blue", "label": "complete"},
-        "PRUNED": {"color": "tab:gray", "marker": "x", "label": "pruned"},
-    }.items():
-        rows = run[run["state"] == state]
-        ax.scatter(rows[key], rows["value"], **style)
-    carried = table[table["carried"]]
-    ax.scatter(
-        carried[key],
-        carried["value"],
-        color="tab:green",
-        marker="s",
-        label="carried over",
-    )
-    ax.scatter(
-        [result.best_params[key]],
-        [result.best_scores[key]],
-        s=160,
-        facecolors="none",
-        edgecolors="tab:red",
-        label="kept",
-    )
-    name = key.rsplit("__", 1)[-1]
-    if name in ("learning_rate", "weight_decay"):
-        ax.set_xscale("log")
-    ax.set_title(f"{i + 1}. {name}")
-    ax.grid(alpha=0.3)
+    plot_tuning_trials(result, key, ax=ax, title=f"{i + 1}. {key.split('__')[-1]}")
+    ax.set_ylabel("")
 axes[0].set_ylabel("validation average-mAP (loose)")
 axes[-1].legend(fontsize=7, loc="lower right")
 figure.suptitle("PerFrame(PCA(8)) + DenseAnchorSpotter, tuned in turn")

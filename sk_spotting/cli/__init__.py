@@ -1,4 +1,4 @@
-"""The ``sk-spotting`` command line: demo, fit, predict, evaluate, report, tune.
+"""The ``sk-spotting`` command line: demo, fit, predict, evaluate, report, tune(-nms).
 
 Each subcommand lives in its own module with an ``add_parser`` and a ``run``;
 :func:`main` parses, dispatches and turns failures into one-line messages and
@@ -28,11 +28,11 @@ import traceback
 import warnings
 
 from .. import __version__
-from . import _common, _demo, _evaluate, _fit, _predict, _report, _tune
+from . import _common, _demo, _evaluate, _fit, _predict, _report, _tune, _tune_nms
 
 __all__ = ["main"]
 
-_COMMANDS = (_demo, _fit, _predict, _evaluate, _report, _tune)
+_COMMANDS = (_demo, _fit, _predict, _evaluate, _report, _tune, _tune_nms)
 
 
 class _Parser(argparse.ArgumentParser):

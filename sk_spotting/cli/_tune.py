@@ -6,11 +6,14 @@ A thin wrapper over :func:`sk_spotting.model_selection.tune_in_turn`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import numbers
 from pathlib import Path
 
-from ._common import UsageError, atomic_dump, echo, estimator_parameters_epilog
+from .._files import atomic_write
+from .._persistence import save_spotter
+from ._common import UsageError, echo, estimator_parameters_epilog
 from ._fit import add_estimator_arguments, estimator_and_data
 
 DESCRIPTION = """\
@@ -20,15 +23,21 @@ study of --n-trials trials scored on the validation games (--valid-root or
 --valid-split), or by group k-fold over the training games (--cv).  The other
 parameters come from --config and --set, as for 'fit'.
 
-Writes into --out: best_params.json (all estimator parameters, ready for
-'sk-spotting fit --config'), trials.csv (one row per trial) and, unless
---no-refit, model.joblib fitted with the best parameters.
+Writes into --out, each file atomically: best_params.json (all estimator
+parameters, ready for 'sk-spotting fit --config'), trials.csv (one row per
+trial) and, unless --no-refit, model.safetensors (the safe model format)
+fitted with the best parameters.
 
 Search spaces: --space KEY=JSON, where a JSON list is a set of values and an
 object {"low": 1e-4, "high": 1e-2, "log": true} a range (integers give an
-integer range); parameters without one use the defaults of
+integer range); add "zero": true to a log range for "0 (off) or log-uniform"
+(sk_spotting.model_selection.ZeroOrLogUniform; "zero": 0.4 sets the share of
+0).  Parameters without one use the defaults of
 sk_spotting.model_selection.DEFAULT_SEARCH_SPACES.  Several machines can share
-the studies through --storage (an Optuna database URL) and --study-name.
+the studies through --storage (an Optuna database URL) and --study-name; the
+trials of a worker that dies are failed and run again by the others (at once
+on this machine, after 3 --heartbeat-interval elsewhere), so rerunning the
+same command after a crash resumes it.
 """
 
 
@@ -93,6 +102,22 @@ def add_parser(subparsers, parents):
         "--seed", type=int, metavar="S", help="seed of the samplers (default: none)"
     )
     parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds between the heartbeats of a running trial; a trial of a "
+        "dead worker elsewhere is failed after 3 intervals (default: 60)",
+    )
+    parser.add_argument(
+        "--devices",
+        type=parse_devices,
+        metavar="D1,D2",
+        help="devices of the workers, round-robin: CUDA indices (0,1) or torch "
+        "names (cuda:1,cpu); default: with --n-jobs > 1 and device auto, one "
+        "GPU per worker over all GPUs",
+    )
+    parser.add_argument(
         "--no-refit", action="store_true", help="do not fit the best model"
     )
     parser.set_defaults(run=run)
@@ -121,9 +146,9 @@ def parse_space(text):
     FloatDistribution(high=0.01, log=True, low=0.0001, step=None)
     >>> parse_space('epochs={"low": 10, "high": 40}')[1]
     IntDistribution(high=40, log=False, low=10, step=1)
+    >>> parse_space('sam_rho={"low": 0.01, "high": 1, "log": true, "zero": true}')[1]
+    ZeroOrLogUniform(0.01, 1.0)
     """
-    from optuna.distributions import FloatDistribution, IntDistribution
-
     key, sep, value = text.partition("=")
     try:
         space = json.loads(value) if sep and key.strip() else None
@@ -135,22 +160,80 @@ def parse_space(text):
         "low",
         "high",
         "log",
+        "zero",
     }:
-        low, high, log = space["low"], space["high"], bool(space.get("log", False))
-        if all(isinstance(v, numbers.Real) for v in (low, high)):
-            kind = (
-                IntDistribution
-                if all(isinstance(v, int) for v in (low, high))
-                else FloatDistribution
-            )
-            try:
-                return key.strip(), kind(low, high, log=log)
-            except ValueError as exc:
-                raise UsageError(f"--space {text!r}: {exc}") from None
+        try:
+            distribution = _range(space)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--space {text!r}: {exc}") from None
+        if distribution is not None:
+            return key.strip(), distribution
     raise UsageError(
         f'--space expects KEY=[values] or KEY={{"low": a, "high": b, '
-        f'"log": false}}, got {text!r}.'
+        f'"log": false}} (with "log": true, "zero": true adds 0), got {text!r}.'
     )
+
+
+def _range(space):
+    """The distribution of a ``{"low", "high", "log", "zero"}`` object, or None."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from ..model_selection import ZeroOrLogUniform
+
+    low, high, log = space["low"], space["high"], space.get("log", False)
+    zero = space.get("zero", False)
+    if not all(isinstance(v, numbers.Real) for v in (low, high)) or not isinstance(
+        log, bool
+    ):
+        return None
+    if zero is not False:
+        if not log:
+            raise ValueError('"zero" needs "log": true (0 or log-uniform).')
+        share = {} if zero is True else {"zero_share": zero}
+        return ZeroOrLogUniform(low, high, **share)
+    if all(isinstance(v, int) for v in (low, high)):
+        return IntDistribution(low, high, log=log)
+    return FloatDistribution(low, high, log=log)
+
+
+def parse_devices(text):
+    """``--devices``: comma-separated CUDA indices or torch device names.
+
+    Parameters
+    ----------
+    text : str
+        ``"0,1"``, ``"cuda:0,cuda:1"`` or ``"cpu"``.
+
+    Returns
+    -------
+    devices : list of int or str
+
+    Examples
+    --------
+    >>> from sk_spotting.cli._tune import parse_devices
+    >>> parse_devices("0,1"), parse_devices("cuda:1, cpu")
+    ([0, 1], ['cuda:1', 'cpu'])
+    """
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated devices such as 0,1 or cuda:0,cpu; got {text!r}"
+        )
+    return [int(part) if part.isdigit() else part for part in parts]
+
+
+@contextlib.contextmanager
+def _optuna_quiet(quiet):
+    """Optuna's per-trial lines off (warnings kept) while tuning, if ``quiet``."""
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    if quiet:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
 
 
 def run(args):
@@ -163,41 +246,47 @@ def run(args):
     spaces = dict(parse_space(text) for text in args.space)
     if args.n_trials < 1 or args.cv < 2:
         raise UsageError("--n-trials must be >= 1 and --cv >= 2.")
+    if not 0 < args.heartbeat_interval < float("inf"):
+        raise UsageError("--heartbeat-interval must be a positive number of seconds.")
     estimator, _, (X, y, meta), valid = estimator_and_data(args)
     options = {}
     if valid is not None:
         options.update(X_valid=valid[0], y_valid=valid[1])
     else:
         options.update(cv=GroupKFold(args.cv), groups=groups_from_meta(meta))
-    result = tune_in_turn(
-        estimator,
-        X,
-        y,
-        params=params,
-        search_spaces=spaces or None,
-        n_trials_per_param=args.n_trials,
-        scoring=args.scoring,
-        storage=args.storage,
-        study_name=args.study_name,
-        n_jobs=args.n_jobs,
-        random_state=args.seed,
-        refit=not args.no_refit,
-        **options,
-    )
+    with _optuna_quiet(args.quiet):
+        result = tune_in_turn(
+            estimator,
+            X,
+            y,
+            params=params,
+            search_spaces=spaces or None,
+            n_trials_per_param=args.n_trials,
+            scoring=args.scoring,
+            storage=args.storage,
+            study_name=args.study_name,
+            n_jobs=args.n_jobs,
+            random_state=args.seed,
+            refit=not args.no_refit,
+            heartbeat_interval=args.heartbeat_interval,
+            devices=args.devices,
+            **options,
+        )
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     best = result.best_estimator.get_params(deep=False)
     best = {k: v for k, v in best.items() if k not in ("checkpoint_dir",)}
-    (out / "best_params.json").write_text(
-        json.dumps(best, indent=2, default=str) + "\n"
+    text = json.dumps(best, indent=2, default=str) + "\n"
+    atomic_write(out / "best_params.json", text.encode())
+    atomic_write(
+        out / "trials.csv",
+        lambda stream: result.trials.to_csv(stream, index=False, encoding="utf-8"),
     )
-    result.trials.to_csv(out / "trials.csv", index=False)
     echo(f"best {args.scoring} validation average-mAP after each parameter:")
     for key, value in result.best_params.items():
         echo(f"  {key} = {value!r}: {100 * result.best_scores[key]:.2f}")
     written = ["best_params.json", "trials.csv"]
     if not args.no_refit:
-        atomic_dump(result.best_estimator, out / "model.joblib")
-        written.append("model.joblib")
+        save_spotter(result.best_estimator, out / "model.safetensors")
+        written.append("model.safetensors")
     echo(f"wrote {', '.join(written)} into {str(out)!r}")
     return 0

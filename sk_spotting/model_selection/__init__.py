@@ -4,7 +4,8 @@
 ``tune_in_turn`` tunes hyper-parameters one after the other (the paper's
 protocol) with Optuna studies that several worker processes, on one machine or
 many, can share; ``make_objective`` builds the objective of one trial for
-hand-written studies.  Scikit-learn's own tools (``GridSearchCV``,
+hand-written studies; ``tune_nms_windows`` chooses per-class NMS windows of a
+fitted spotter on validation videos.  Scikit-learn's own tools (``GridSearchCV``,
 ``cross_validate``) and ``optuna_integration.OptunaSearchCV`` work with
 spotters too, given a scorer from :mod:`sk_spotting.metrics`.
 
@@ -19,15 +20,19 @@ Examples
 [[0, 1], [2, 3]]
 """
 
+from ._nms_windows import DEFAULT_NMS_WINDOWS, tune_nms_windows
 from ._objective import make_objective
 from ._optuna import TuningResult, tune_in_turn
-from ._search_space import DEFAULT_SEARCH_SPACES
+from ._search_space import DEFAULT_SEARCH_SPACES, ZeroOrLogUniform
 from ._split import groups_from_meta
 
 __all__ = [
+    "DEFAULT_NMS_WINDOWS",
     "DEFAULT_SEARCH_SPACES",
     "TuningResult",
+    "ZeroOrLogUniform",
     "groups_from_meta",
     "make_objective",
     "tune_in_turn",
+    "tune_nms_windows",
 ]

@@ -11,9 +11,7 @@ last trials of a study before it starts the next one.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,15 +28,17 @@ from ._objective import (
     check_validation_hooks,
     fit_with_validation,
 )
-from ._search_space import check_search_spaces
+from ._processes import make_folder, remove_dead_folders, run_workers
+from ._search_space import check_search_spaces, value_of
 from ._workers import (
     CARRIED_ATTR,
     FIXED_ATTR,
     SURPLUS_ATTR,
     Plan,
+    check_devices,
+    check_heartbeat_interval,
     check_storage,
     run_worker,
-    run_workers,
     seed_from,
 )
 
@@ -91,7 +91,8 @@ class TuningResult:
         )
 
 
-def _trials_table(studies, keys, base_params):
+def _trials_table(studies, spaces, base_params):
+    keys = list(spaces)
     rows = []
     for key, study in zip(keys, studies):
         fixed = study.user_attrs[FIXED_ATTR]
@@ -111,7 +112,7 @@ def _trials_table(studies, keys, base_params):
             }
             for other in keys:
                 if other == key:
-                    row[other] = trial.params.get(key, np.nan)
+                    row[other] = value_of(trial.params, key, spaces[key])
                 else:
                     row[other] = fixed.get(other, base_params[other])
             rows.append(row)
@@ -126,6 +127,23 @@ def _trials_table(studies, keys, base_params):
         "carried",
     ]
     return pd.DataFrame(rows, columns=columns + list(keys))
+
+
+def _in_memory(studies, storage):
+    """In-memory copies of ``studies`` (their temporary journal goes away)."""
+    memory = InMemoryStorage()
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created"
+    try:
+        for study in studies:
+            optuna.copy_study(
+                from_study_name=study.study_name,
+                from_storage=storage,
+                to_storage=memory,
+            )
+    finally:
+        optuna.logging.set_verbosity(level)
+    return [optuna.load_study(study_name=s.study_name, storage=memory) for s in studies]
 
 
 def tune_in_turn(
@@ -148,6 +166,8 @@ def tune_in_turn(
     pruner=None,
     sampler=None,
     refit=True,
+    heartbeat_interval=60.0,
+    devices=None,
 ):
     """Tune hyper-parameters one after the other, each with an Optuna study.
 
@@ -206,9 +226,10 @@ def tune_in_turn(
     study_name : str, default=None
         Prefix of the study names; required with ``storage``.
     n_jobs : int, default=1
-        Worker processes started here (joblib's loky processes; -1 for one
-        per CPU), each running trials of the same studies; torch threads are
-        shared out between them.
+        Worker processes started here (fresh ``spawn`` processes; -1 for
+        one per CPU), each running trials of the same studies; torch threads
+        are shared out between them.  A worker that dies leaves its trials to
+        the others (see Notes).
     random_state : int, RandomState instance or None, default=None
         Seeds the default sampler of each study and worker.  Workers started
         separately (other machines) need different values or None.
@@ -224,6 +245,20 @@ def tune_in_turn(
     refit : bool, default=True
         Fit ``best_estimator`` on ``X`` (validating on ``X_valid`` when given)
         after tuning.
+    heartbeat_interval : float, default=60.0
+        Seconds between the heartbeats of a running trial.  A trial whose
+        worker died is failed and replaced: at once when that worker ran on
+        this machine, else once its heartbeat has not moved for three
+        intervals.  A database URL gets Optuna's heartbeat with this
+        interval; other storages (journal files, an ``RDBStorage`` made
+        without a heartbeat) get sk_spotting's (see Notes).
+    devices : sequence of int or str, default=None
+        Devices of the workers' spotters, round-robin: worker ``w`` sets the
+        estimator's ``device`` parameter to ``devices[w % len(devices)]``
+        (an int ``i`` is ``"cuda:i"``).  None leaves the device as set,
+        except that several workers of a spotter with ``device="auto"`` on a
+        machine with several GPUs spread over all of them.  ``best_estimator``
+        keeps the estimator's own device.
 
     Returns
     -------
@@ -237,9 +272,10 @@ def tune_in_turn(
         Before any training: unknown or ambiguous parameter names, an empty
         or single-valued search space or one the estimator rejects, a scorer
         that is not an average-mAP scorer, a storage that cannot be reached,
-        ``storage`` without ``study_name``, or invalid data.
+        ``storage`` without ``study_name``, unknown devices, or invalid data.
     RuntimeError
-        If a study ends without any complete trial.
+        If a study ends without any complete trial, or every worker process
+        died before the studies were complete.
 
     See Also
     --------
@@ -248,10 +284,13 @@ def tune_in_turn(
 
     Notes
     -----
-    Default search spaces (around the defaults, :data:`DEFAULT_SEARCH_SPACES`):
-    ``learning_rate`` log-uniform in [1e-4, 1e-2], ``sam_rho`` uniform in
-    [0, 1], ``weight_decay`` log-uniform in [2e-5, 2e-3] and ``mixup_alpha``
-    uniform in [0, 4] (0 switches SAM and mixup off).
+    Default search spaces (:data:`DEFAULT_SEARCH_SPACES`): ``learning_rate``
+    log-uniform in [1e-4, 1e-2] and ``weight_decay`` in [2e-5, 2e-3], around
+    the reference's 1e-3 and 2e-4; ``sam_rho`` 0 (off) or log-uniform in
+    [0.01, 1] and ``mixup_alpha`` 0 or log-uniform in [0.04, 4]
+    (:class:`ZeroOrLogUniform`).  The reference's rho of 0.5 suits 32,000
+    steps of 256-chunk batches; on short schedules good values lie a decade
+    lower, or at 0 (docs/tuning.md).
 
     **The current value first.**  The first trial of the first study is the
     estimator's own value of the parameter (when it lies in the search
@@ -262,27 +301,45 @@ def tune_in_turn(
     in ``trials``).  So no study settles on a value worse than the one it
     replaces, and ``best_scores`` never decreases along ``params``.
 
+    **Values already scored.**  A trial that proposes a value a complete
+    trial of the same study already scored (0 of a :class:`ZeroOrLogUniform`,
+    a repeated choice of a list, the carried value) takes that trial's score
+    and reports, with the user attribute ``"sk_spotting:same_as"`` naming it,
+    instead of training the same configuration again; it still counts.
+
     **Workers.**  Each worker counts the study's complete, pruned, running
     and waiting trials before starting one, and a trial that still finds
     itself beyond the first ``n_trials_per_param`` (two workers starting at
     once) ends at once as FAIL with the user attribute
     ``"sk_spotting:surplus"``; such trials are left out of ``trials``.  A
     worker then waits for the other workers' running trials before moving to
-    the next parameter.  A worker killed mid-trial leaves its trial RUNNING;
-    with an ``RDBStorage`` created with ``heartbeat_interval`` and
-    ``grace_period`` the other workers mark it FAIL once stale (and re-run
-    it with ``heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback()``)
-    and run a replacement.  Journal storages have no heartbeat: there, a
-    killed worker's trial stays RUNNING and the others wait for it, until it
-    is marked failed by hand (``study.tell(number, state=TrialState.FAIL)``).
+    the next parameter, and logs which trials it waits for.
+
+    **Dead workers.**  Each trial records its worker (system attribute
+    ``"sk_spotting:owner"``: host, boot, pid and process start time).  Before
+    each trial and while waiting, workers fail the RUNNING trials of dead
+    workers (system attribute ``"sk_spotting:failed_because"``) and run
+    replacements: at once for a worker of this machine whose process is
+    gone, else once the trial's heartbeat is ``3 * heartbeat_interval``
+    seconds old (Optuna's heartbeat on databases, the system attribute
+    ``"sk_spotting:heartbeat"`` elsewhere; a heartbeat-enabled storage's
+    ``heartbeat_stale_trial_callback``, e.g. a retry, runs for them).  So
+    when one of the ``n_jobs`` workers is killed the others finish the
+    studies, and rerunning a killed call resumes it.  Killing the calling
+    process stops its workers within seconds and removes the temporary
+    folder; a folder left by a process killed with all its workers is
+    removed by the next call.
 
     Rerunning with the same storage and ``study_name`` resumes: studies with
     enough trials are only read.  A study made for another parameter or
     other fixed values raises a ``ValueError``.
 
-    With ``n_jobs > 1`` the workers are fresh processes that receive
-    memory-mapped videos by reference (not copied); scripts must call
-    ``tune_in_turn`` under ``if __name__ == "__main__":``.
+    With ``n_jobs > 1`` the workers are fresh processes (``spawn``) that
+    receive memory-mapped videos by reference and other large arrays through
+    one memory-mapped file each, not copied; scripts must call
+    ``tune_in_turn`` under ``if __name__ == "__main__":``.  Optuna's log
+    level in the calling process (``optuna.logging.set_verbosity``) holds in
+    the workers too.
 
     Examples
     --------
@@ -316,7 +373,9 @@ def tune_in_turn(
         raise TypeError(f"pruner must be an optuna pruner, got {pruner!r}.")
     if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
         raise TypeError(f"sampler must be an optuna sampler, got {sampler!r}.")
+    heartbeat_interval = check_heartbeat_interval(heartbeat_interval)
     n_jobs = effective_n_jobs(n_jobs)
+    device_key, devices = check_devices(estimator, devices, n_jobs)
     if storage is not None and study_name is None:
         raise ValueError(
             "Give a study_name with a storage: workers find the studies by name."
@@ -324,14 +383,16 @@ def tune_in_turn(
     if study_name is not None and not isinstance(study_name, str):
         raise TypeError(f"study_name must be a string, got {study_name!r}.")
     validation, splits = check_validation(estimator, X, y, X_valid, y_valid, cv, groups)
-    storage = check_storage(storage, n_jobs)
-    temporary = None
+    storage = check_storage(storage, n_jobs, heartbeat_interval)
+    folder = temporary = None
+    if n_jobs > 1:
+        remove_dead_folders()
+        folder = make_folder()
     if storage is None:
         study_name = study_name or "sk_spotting"
         if n_jobs > 1:
-            temporary = tempfile.mkdtemp(prefix="sk_spotting_tune_")
-            journal = os.path.join(temporary, "journal.log")
-            storage = JournalStorage(JournalFileBackend(journal))
+            temporary = str(folder / "journal.log")
+            storage = JournalStorage(JournalFileBackend(temporary))
         else:
             storage = InMemoryStorage()
     plan = Plan(
@@ -348,32 +409,26 @@ def tune_in_turn(
         sampler=sampler,
         pruner=pruner,
         seed=seed_from(random_state),
+        heartbeat_interval=float(heartbeat_interval),
+        device_key=device_key,
+        devices=devices,
+        log_level=optuna.logging.get_verbosity(),
     )
+    keys = list(spaces)
     try:
         if n_jobs > 1:
-            best_params = run_workers(plan, n_jobs)
+            best_params = run_workers(plan, n_jobs, folder)
         else:
             best_params = run_worker(plan, 0)
-        keys = list(spaces)
         studies = [
             optuna.load_study(study_name=f"{study_name}:{key}", storage=storage)
             for key in keys
         ]
         if temporary is not None:
-            memory = InMemoryStorage()
-            for study in studies:
-                optuna.copy_study(
-                    from_study_name=study.study_name,
-                    from_storage=storage,
-                    to_storage=memory,
-                )
-            studies = [
-                optuna.load_study(study_name=s.study_name, storage=memory)
-                for s in studies
-            ]
+            studies = _in_memory(studies, storage)
     finally:
-        if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     base_params = estimator.get_params(deep=True)
     best_scores = {key: study.best_value for key, study in zip(keys, studies)}
     best_estimator = clone(estimator).set_params(**best_params)
@@ -384,6 +439,6 @@ def tune_in_turn(
         best_params=best_params,
         best_scores=best_scores,
         best_estimator=best_estimator,
-        trials=_trials_table(studies, keys, base_params),
+        trials=_trials_table(studies, spaces, base_params),
         studies=studies,
     )

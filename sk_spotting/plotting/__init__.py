@@ -1,5 +1,5 @@
 """Figures of spotting results: mAP against tolerance, per-class AP, timelines
-and displacement errors.
+and displacement errors; and the trials of a tuning study.
 
 Every function returns a :class:`matplotlib.axes.Axes` drawn on a new
 :class:`matplotlib.figure.Figure` (or on the ``ax`` given); nothing is shown
@@ -28,6 +28,7 @@ from ._figures import (
     plot_per_class_ap,
     plot_timeline,
 )
+from ._tuning import plot_tuning_trials
 
 __all__ = [
     "matched_time_errors",
@@ -35,4 +36,5 @@ __all__ = [
     "plot_map_vs_tolerance",
     "plot_per_class_ap",
     "plot_timeline",
+    "plot_tuning_trials",
 ]

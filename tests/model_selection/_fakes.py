@@ -3,6 +3,7 @@
 Importable by worker subprocesses (``tests.model_selection._fakes``).
 """
 
+import os
 import time
 
 import numpy as np
@@ -12,12 +13,22 @@ from sklearn.base import BaseEstimator
 from sk_spotting.base import SpotterMixin
 
 
+def _pids(path):
+    with open(path) as f:
+        return {line.split()[0] for line in f if line.strip()}
+
+
 class ScriptedSpotter(SpotterMixin, BaseEstimator):
     """Reports ``learning_rate * epoch`` at every epoch of each network.
 
     ``predict`` puts one event of the first class one second after each true
     event when ``learning_rate >= 0.5``, else nowhere, so the final score also
-    follows the learning rate.  ``sleep`` seconds pass in ``fit``.
+    follows the learning rate.  ``sleep`` seconds pass in ``fit``.  With
+    ``record`` (a file path), ``fit`` appends "<pid> <device>" to it, then
+    waits (up to 5 minutes) until ``wait_for`` processes have: a barrier that
+    makes worker processes train at the same time however slowly they
+    start.  With ``require_memmap``, it fails unless every video is a memory
+    map.
     """
 
     def __init__(
@@ -29,6 +40,10 @@ class ScriptedSpotter(SpotterMixin, BaseEstimator):
         sleep=0.0,
         frame_rate=2.0,
         classes=("a", "b"),
+        device="auto",
+        record=None,
+        wait_for=0,
+        require_memmap=False,
     ):
         self.learning_rate = learning_rate
         self.sam_rho = sam_rho
@@ -37,6 +52,10 @@ class ScriptedSpotter(SpotterMixin, BaseEstimator):
         self.sleep = sleep
         self.frame_rate = frame_rate
         self.classes = classes
+        self.device = device
+        self.record = record
+        self.wait_for = wait_for
+        self.require_memmap = require_memmap
 
     def fit(self, X, y, *, X_valid=None, y_valid=None, on_validation=None):
         self.classes_ = np.asarray(self.classes, dtype=object)
@@ -44,6 +63,17 @@ class ScriptedSpotter(SpotterMixin, BaseEstimator):
         self.n_valid_features_ = None
         if X_valid is not None:
             self.n_valid_features_ = np.asarray(X_valid[0]).shape[1]
+        if self.require_memmap:
+            videos = list(X) + list(X_valid or [])
+            copied = [i for i, v in enumerate(videos) if not isinstance(v, np.memmap)]
+            assert not copied, f"videos {copied} are not memory maps"
+        if self.record is not None:
+            with open(self.record, "a") as f:
+                f.write(f"{os.getpid()} {self.device}\n")
+            deadline = time.monotonic() + 300
+            while len(_pids(self.record)) < self.wait_for:
+                assert time.monotonic() < deadline, "the other workers never came"
+                time.sleep(0.1)
         time.sleep(self.sleep)
         if X_valid is not None and on_validation is not None:
             networks = ["confidence", "displacement"][: 1 + self.use_displacement]

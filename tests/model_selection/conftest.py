@@ -1,19 +1,17 @@
-"""Data, tiny spotters and a throwaway PostgreSQL server for tuning tests."""
+"""Data, tiny spotters and a private throwaway PostgreSQL server for tuning tests."""
 
-import glob
 import os
-import pwd
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from sk_spotting import DenseAnchorSpotter
 from sk_spotting.datasets import make_spotting_data
+
+from . import _postgres
 
 CLASSES = ("a", "b")
 TINY = {
@@ -60,22 +58,6 @@ def run_worker_script(source, *args, env=None):
 
 
 # ---------------------------------------------------------------- PostgreSQL
-def _postgres_bindir():
-    found = shutil.which("pg_ctl")
-    if found and shutil.which("initdb"):
-        return Path(found).resolve().parent
-    dirs = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"),
-        key=lambda d: int(Path(d).parent.name) if Path(d).parent.name.isdigit() else 0,
-    )
-    for d in reversed(dirs):
-        if os.access(Path(d, "pg_ctl"), os.X_OK) and os.access(
-            Path(d, "initdb"), os.X_OK
-        ):
-            return Path(d)
-    return None
-
-
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -87,16 +69,13 @@ def _in_ci():
 
 
 @pytest.fixture(scope="module")
-def postgres_url():
-    """URL of a fresh database on a throwaway PostgreSQL cluster on loopback.
+def postgres_cluster():
+    """A fresh private PostgreSQL cluster (see ``_postgres``), stopped afterwards.
 
-    The cluster is created with initdb (as the ``postgres`` user when running
-    as root, since initdb refuses root), started on 127.0.0.1 at a free port,
-    and stopped and deleted afterwards.  Without the server binaries the test
-    fails under CI and is skipped elsewhere.
+    Without the server binaries the test fails under CI and is skipped
+    elsewhere.
     """
-    bindir = _postgres_bindir()
-    if bindir is None:
+    if _postgres.postgres_bindir() is None:
         reason = (
             "PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in "
             "/usr/lib/postgresql/*/bin; run .ci/postgres.sh to install them."
@@ -106,54 +85,14 @@ def postgres_url():
         pytest.skip(reason)
     import psycopg2  # noqa: F401  (the driver: a missing one is a failure)
 
-    root = Path(tempfile.mkdtemp(prefix="sk_spotting_pg_"))
-    user = None
-    if os.geteuid() == 0:
-        user = "postgres"
-        entry = pwd.getpwnam(user)
-        os.chown(root, entry.pw_uid, entry.pw_gid)
-
-    def run(*command):
-        subprocess.run(
-            [str(c) for c in command],
-            check=True,
-            user=user,
-            cwd=root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-
-    data = root / "data"
-    port = _free_port()
-    run(bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off"
-    run(
-        bindir / "pg_ctl",
-        "-D",
-        data,
-        "-l",
-        root / "server.log",
-        "-w",
-        "-t",
-        "60",
-        "-o",
-        options,
-        "start",
-    )
+    cluster, guard = _postgres.start_cluster()
     try:
-        run(
-            bindir / "createdb",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            port,
-            "-U",
-            "postgres",
-            "optuna",
-        )
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/optuna"
+        yield cluster
     finally:
-        try:
-            run(bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        _postgres.stop_cluster(cluster, guard)
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres_cluster):
+    """URL of the database ``optuna`` of :func:`postgres_cluster`."""
+    return postgres_cluster.url()
