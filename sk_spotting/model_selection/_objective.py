@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 
-from ..data import check_events, check_videos, check_videos_and_events
+from ..data import ValidationSet, check_events, check_videos, check_videos_and_events
 from ..metrics import average_map_scorer, tight_average_map_scorer
 from ..metrics._scorer import _SpottingScorer
 from ._search_space import check_search_spaces, resolve_name, suggest
@@ -65,14 +65,39 @@ def check_validation_hooks(estimator):
         )
 
 
+def _routes_validation(pipeline):
+    """Whether scikit-learn's metadata routing carries ``X_valid`` through."""
+    import sklearn
+
+    return bool(sklearn.get_config().get("enable_metadata_routing")) and (
+        "X_valid" in (getattr(pipeline, "transform_input", None) or ())
+    )
+
+
 def fit_with_validation(
     estimator, X, y, X_valid=None, y_valid=None, on_validation=None
 ):
     """Fit ``estimator``; a pipeline's transformers also transform ``X_valid``.
 
-    The transformers are fitted on ``X`` only, then ``X_valid`` goes through
-    them, so that the spotter at the end validates on features like its own.
+    With scikit-learn's metadata routing on and a pipeline built with
+    ``transform_input=["X_valid"]``, routing does it: the validation set goes
+    to ``fit`` as a :class:`~sk_spotting.ValidationSet` (which the pipeline's
+    :class:`~sk_spotting.preprocessing.PerFrame` steps transform) and the
+    spotter is asked for it.  Otherwise the transformers are fitted on ``X``
+    only, then ``X_valid`` goes through them by hand, so that the spotter at
+    the end validates on features like its own.
     """
+    if isinstance(estimator, Pipeline) and _routes_validation(estimator):
+        requests, kwargs = {}, {}
+        if X_valid is not None:
+            requests["X_valid"] = True
+            kwargs["X_valid"] = ValidationSet(X_valid, y_valid)
+        if on_validation is not None:
+            requests["on_validation"] = True
+            kwargs["on_validation"] = on_validation
+        if requests:
+            estimator._final_estimator.set_fit_request(**requests)
+        return estimator.fit(X, y, **kwargs)
     if isinstance(estimator, Pipeline):
         X_t, X_valid_t = X, X_valid
         if len(estimator.steps) > 1:

@@ -172,3 +172,39 @@ def test_validation_set_checks_its_contents(data):
     narrow = valid.with_videos([x[:, :2] for x in X])
     assert all(a is b for a, b in zip(narrow.y, valid.y))
     assert narrow.X[0].shape[1] == 2
+
+
+def test_tuning_uses_routing_for_a_routed_pipeline(data):
+    """tune_in_turn lets routing transform the validation videos when the
+    pipeline asks for it (transform_input), instead of doing it by hand."""
+    from sk_spotting.model_selection import tune_in_turn
+
+    X, y, X_valid, y_valid, classes = data
+    seen = []
+
+    class Recorder(PerFrame):
+        def transform(self, X):
+            seen.append(type(X).__name__)
+            return super().transform(X)
+
+    spotter = DenseAnchorSpotter(**TINY, classes=classes)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipeline = Pipeline(
+            [("pca", Recorder(PCA(3))), ("spotter", spotter)],
+            transform_input=["X_valid"],
+        )
+        result = tune_in_turn(
+            pipeline,
+            X,
+            y,
+            X_valid=X_valid,
+            y_valid=y_valid,
+            params=["learning_rate"],
+            search_spaces={"learning_rate": [1e-3, 2e-3]},
+            n_trials_per_param=2,
+            random_state=0,
+        )
+    # the validation set went through the fitted PCA as one ValidationSet
+    assert "ValidationSet" in seen
+    best = result.best_estimator[-1]
+    assert "valid_average_map" in best.confidence_net_.history[-1]
