@@ -78,6 +78,20 @@ def test_a_registered_trunk_fits_predicts_clones_and_pickles(gru, data):
     )
 
 
+def test_a_registered_trunk_saves_and_loads_safely(gru, data, tmp_path):
+    from sk_spotting import load_spotter, save_spotter
+
+    X, y = data
+    spotter = DenseAnchorSpotter(gru, trunk_params={"hidden": 6}, **TINY)
+    spotter.fit(X[:3], y[:3])
+    path = save_spotter(spotter, tmp_path / "gru.safetensors")
+    loaded = load_spotter(path)
+    assert loaded.trunk == gru and loaded.trunk_params == {"hidden": 6}
+    for a, b in zip(loaded.predict_scores(X[3:]), spotter.predict_scores(X[3:])):
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+        np.testing.assert_array_equal(a.displacement, b.displacement)
+
+
 def test_trunk_params_reach_the_builtin_trunks(data):
     X, y = data
     spotter = DenseAnchorSpotter(
@@ -233,3 +247,17 @@ def test_a_registered_trunk_tunes_in_turn(gru, data, classes):
     )
     assert result.best_params["learning_rate"] in (1e-3, 3e-3)
     assert isinstance(result.best_estimator.confidence_net_.module_.trunk, GRUTrunk)
+
+
+def test_loading_a_spotter_whose_trunk_is_not_registered_says_so(data, tmp_path):
+    from sk_spotting import load_spotter, save_spotter
+
+    X, y = data
+    register_trunk("test-gru-gone")(gru_trunk)
+    try:
+        spotter = DenseAnchorSpotter("test-gru-gone", **{**TINY, "epochs": 1})
+        path = save_spotter(spotter.fit(X[:2], y[:2]), tmp_path / "m.safetensors")
+    finally:
+        unregister_trunk("test-gru-gone")
+    with pytest.raises(ValueError, match="Unknown trunk 'test-gru-gone'; available"):
+        load_spotter(path)
