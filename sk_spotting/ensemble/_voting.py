@@ -326,7 +326,13 @@ class VotingSpotter(SpotterMixin, _BaseComposition):
         names = [name for name, _ in self.estimators]
         members = [member for _, member in self.estimators]
         self._validate_names(names)
-        self._check_estimators_are_instances(members)
+        for name, member in zip(names, members):
+            # (scikit-learn's own check of this is not in its older releases)
+            if isinstance(member, type):
+                raise TypeError(
+                    f"member {name!r} is the class {member.__name__}, not an "
+                    f"instance; give {member.__name__}()."
+                )
         for name, member in zip(names, members):
             if not (hasattr(member, "fit") and hasattr(member, "predict_scores")):
                 raise TypeError(

@@ -151,13 +151,15 @@ class StepProgress(Callback):
             self.progress.advance()
 
     def on_epoch_end(self, net, **kwargs):
+        # the validation score first: a narrow terminal cuts the end of the line
         row = net.history[-1]
-        postfix = {"epoch": f"{len(net.history)}/{self._epochs}"}
-        if "train_loss" in row:
-            postfix["loss"] = f"{row['train_loss']:.4g}"
+        postfix = {}
         scores = [r[self.score_key] for r in net.history if self.score_key in r]
         if scores:
             postfix["valid mAP"] = f"{scores[-1]:.4f}"
+        postfix["epoch"] = f"{len(net.history)}/{self._epochs}"
+        if "train_loss" in row:
+            postfix["loss"] = f"{row['train_loss']:.4g}"
         self.progress.describe(self.network, postfix)
 
 

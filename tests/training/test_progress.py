@@ -116,7 +116,7 @@ def test_step_progress_reads_the_score_written_after_it():
     callback.on_train_begin(Net)
     Net.history[-1]["valid_average_map"] = 0.25  # recorded by ValidationScore
     callback.on_epoch_end(Net)
-    assert progress._bar.postfix == "epoch=1/3, loss=0.5, valid mAP=0.2500"
+    assert progress._bar.postfix == "valid mAP=0.2500, epoch=1/3, loss=0.5"
     progress.close()
 
 
