@@ -23,14 +23,7 @@ from skorch.exceptions import DeviceWarning
 from sk_spotting import DenseAnchorSpotter
 from sk_spotting.datasets import make_spotting_data
 
-TINY = {
-    "chunk_duration": 16.0,
-    "unet_levels": 2,
-    "epochs": 2,
-    "chunks_per_epoch": 16,
-    "batch_size": 8,
-    "random_state": 0,
-}
+from ._tiny import TINY
 
 
 @pytest.fixture(scope="module")

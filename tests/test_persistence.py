@@ -25,14 +25,7 @@ from sk_spotting._persistence import (
 )
 from sk_spotting.datasets import SOCCERNET_V2_CLASSES, make_spotting_data
 
-TINY = {
-    "chunk_duration": 16.0,
-    "unet_levels": 2,
-    "epochs": 2,
-    "chunks_per_epoch": 16,
-    "batch_size": 8,
-    "random_state": 0,
-}
+from ._tiny import TINY
 
 
 @pytest.fixture(scope="module")

@@ -28,18 +28,12 @@ from sk_spotting.training._distributed import (
     resolve_distributed,
 )
 
+from .._tiny import TINY
+
 WORKER = Path(__file__).with_name("_distributed_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
 WALL_CLOCK_LIMIT = 300  # seconds; the run takes about 30 s on two busy cores
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-TINY = {
-    "chunk_duration": 16.0,
-    "unet_levels": 2,
-    "epochs": 2,
-    "chunks_per_epoch": 16,
-    "batch_size": 8,
-    "random_state": 0,
-}
 
 
 @pytest.fixture(scope="module")

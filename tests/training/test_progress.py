@@ -14,14 +14,7 @@ from sk_spotting.training._progress import (
     format_duration,
 )
 
-TINY = {
-    "chunk_duration": 16.0,
-    "unet_levels": 2,
-    "epochs": 2,
-    "chunks_per_epoch": 16,
-    "batch_size": 8,
-    "random_state": 0,
-}
+from .._tiny import TINY
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,9 @@ from sk_spotting.training._trainer import (
     prepare_checkpoint_folder,
 )
 
-TINY = {
-    "chunk_duration": 16.0,
-    "unet_levels": 2,
-    "epochs": 2,
-    "chunks_per_epoch": 16,
-    "batch_size": 8,
-    "validation_interval": 1,
-    "random_state": 0,
-}
+from .._tiny import TINY as _TINY
+
+TINY = {**_TINY, "validation_interval": 1}
 
 
 @pytest.fixture(scope="module")
