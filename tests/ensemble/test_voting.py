@@ -255,7 +255,9 @@ def test_n_jobs_fits_members_in_other_processes(data):
     X, y = data
     ensemble = _scripted(n_jobs=2, n_threads=1).fit(X, y)
     pids = {m.pid_ for m in ensemble.estimators_}
-    assert len(pids) == 2 and os.getpid() not in pids
+    # loky may hand both fits to one worker when the first ends early: what
+    # matters is that none ran in this process
+    assert pids and os.getpid() not in pids
     assert [m.n_threads_seen_ for m in ensemble.estimators_] == [1, 1]
     _dense_equal(ensemble.predict_scores(X), _scripted().fit(X, y).predict_scores(X))
 
