@@ -8,22 +8,32 @@ protocol: tune the learning rate, then rho, then the weight decay, then alpha,
 each on validation.  This script runs that protocol with
 :func:`sk_spotting.model_selection.tune_in_turn` over the default search spaces
 (``--trials`` trials per parameter, two worker processes of one torch thread,
-median pruning), then trains the defaults and the tuned configuration once
-more each and reports, on test halves that tuning never saw:
+median pruning from a trial's ``--prune-from-validation``-th validation of its
+confidence network on), then trains four configurations once more each and
+reports, on test halves that tuning never saw:
 
-* loose and tight average-mAP of the defaults and of the tuned model, with
-  the default 20-s NMS window and with per-class windows tuned on the
-  validation halves (``tune_nms_windows``, no refit);
+* loose and tight average-mAP of the defaults, of the tuned model, and of
+  plain training (SAM and mixup off) with the defaults' and with the tuned
+  learning rate and weight decay, which says whether tuned SAM and mixup
+  beat leaving them out; each with the default 20-s NMS window and with
+  per-class windows tuned on the validation halves (``tune_nms_windows``,
+  no refit);
 * each study's best value and best validation score, and the validation
   score of the defaults (the first trial).
 
+With two workers the studies are not bit-reproducible: which trials the
+sampler has seen finish when it draws the next one depends on timing.
+
 Training, validation (8 halves) and test (8 halves) are distinct videos of one
 ``make_spotting_data`` draw.  Writes ``tuning_<name>.json`` and
-``tuning_<name>.png`` (every trial of each study) under ``--out``.
+``tuning_<name>.png`` (every trial of each study) under ``--out``; with
+``--start plain`` the name ends in ``-start-plain``, and configurations that
+coincide are trained once.
 
 Usage::
 
-    python benchmarks/bench_tuning.py            # CPU profile, ~30 min on 2 cores
+    python benchmarks/bench_tuning.py            # CPU profile, ~25 min on 2 cores
+    python benchmarks/bench_tuning.py --start plain   # tune from SAM/mixup off
     python benchmarks/bench_tuning.py --quick    # tiny data, minutes: a check
 """
 
@@ -121,6 +131,20 @@ def main():
     parser.add_argument("--trials", type=int, default=N_TRIALS, help="per parameter")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--prune-from-validation",
+        type=int,
+        default=2,
+        help="the first validation of a trial at which the median pruner may "
+        "stop it (1: the first)",
+    )
+    parser.add_argument(
+        "--start",
+        choices=["defaults", "plain"],
+        default="defaults",
+        help="the spotter tuning starts from: the estimator's defaults, or "
+        "plain training (SAM and mixup off)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny data, a check")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
@@ -130,14 +154,20 @@ def main():
         profile, n_valid, minutes = QUICK["profile"], QUICK["n_valid"], QUICK["minutes"]
         interval = 1
     name = "quick" if args.quick else profile
+    if args.start == "plain":
+        name += "-start-plain"
     print(
         f"# profile {profile}{' (quick)' if args.quick else ''}, seed {args.seed}, "
-        f"{args.trials} trials per parameter, {args.jobs} workers, "
+        f"start {args.start}, {args.trials} trials per parameter, "
+        f"{args.jobs} workers, "
         f"torch {torch.__version__}, {os.cpu_count()} CPUs",
         flush=True,
     )
     train, valid, test, classes = three_way_split(args.seed, profile, n_valid, minutes)
     spotter = make_spotter(profile, classes, args.seed, interval)
+    plain = {"sam_rho": 0.0, "mixup_alpha": 0.0}
+    if args.start == "plain":
+        spotter.set_params(**plain)
     start = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = tune_in_turn(
@@ -148,7 +178,11 @@ def main():
         params=PARAMS,
         n_trials_per_param=args.trials,
         n_jobs=args.jobs,
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2),
+        # steps are epochs of the confidence network, validated every
+        # `interval`: the earliest prune is at step n_warmup_steps
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=2, n_warmup_steps=args.prune_from_validation * interval
+        ),
         random_state=args.seed,
         refit=False,
     )
@@ -156,17 +190,31 @@ def main():
     print(result.trials[["param", "number", "state", "value", *PARAMS]].to_string())
     print(f"tuning {tuning_seconds:.0f} s; best {result.best_params}", flush=True)
     threads = max(1, (os.cpu_count() or 1) // 2)
+    candidates = {
+        "defaults": {},
+        "tuned": result.best_params,
+        "plain (defaults, SAM and mixup off)": plain,
+        "plain (tuned, SAM and mixup off)": {**result.best_params, **plain},
+    }
+    variants, seen = {}, []
+    for key, params in candidates.items():  # each configuration trained once
+        full = {**spotter.get_params(), **params}
+        if full not in seen:
+            variants[key] = params
+            seen.append(full)
     runs = Parallel(n_jobs=2)(
         delayed(fit_and_score)(spotter, params, train, valid, test, classes, threads)
-        for params in ({}, result.best_params)
+        for params in variants.values()
     )
-    final = dict(zip(["defaults", "tuned"], runs))
+    final = dict(zip(variants, runs))
     first = result.trials[result.trials["param"] == PARAMS[0]].iloc[0]
     summary = {
         "profile": profile,
         "quick": args.quick,
         "seed": args.seed,
+        "start": args.start,
         "trials_per_param": args.trials,
+        "prune_from_validation": args.prune_from_validation,
         "tuning_seconds": tuning_seconds,
         "total_seconds": time.perf_counter() - start,
         "defaults_validation_score": first["value"],
