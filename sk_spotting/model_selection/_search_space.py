@@ -111,14 +111,44 @@ class ZeroOrLogUniform:
         self.distribution = FloatDistribution(bottom - width, top)
 
     def to_value(self, internal):
-        """The parameter value of an Optuna float ``internal``."""
+        """The parameter value of an Optuna float.
+
+        Parameters
+        ----------
+        internal : float
+            A value drawn from ``distribution`` (``log10`` of the
+            parameter, or below ``log10(low)`` for 0).
+
+        Returns
+        -------
+        value : float
+            0.0, or ``10 ** internal`` rounded to 12 significant digits and
+            clipped to ``[low, high]``.
+        """
         if internal < math.log10(self.low):
             return 0.0
         value = float(f"{10.0**internal:.{_SIGNIFICANT_DIGITS}g}")
         return min(max(value, self.low), self.high)
 
     def to_internal(self, value):
-        """The Optuna float of a value of the space (0 is mid-way in its share)."""
+        """The Optuna float of a value of the space.
+
+        Parameters
+        ----------
+        value : float
+            0, or a value in ``[low, high]``.
+
+        Returns
+        -------
+        internal : float
+            ``log10(value)``; for 0, the middle of the share of
+            ``distribution`` that stands for 0.
+
+        Raises
+        ------
+        ValueError
+            If ``value`` is not in the space.
+        """
         if value not in self:
             raise ValueError(f"{value!r} is not in {self!r}.")
         if value == 0:
