@@ -9,15 +9,8 @@ import pytest
 
 from sk_spotting.datasets import make_soccernet_tree
 
-# Tiny estimator settings: a few seconds per fit on one CPU core.
-TINY = {
-    "chunk_duration": 16.0,
-    "unet_levels": 2,
-    "epochs": 2,
-    "chunks_per_epoch": 16,
-    "batch_size": 8,
-    "random_state": 0,
-}
+from .._tiny import TINY
+
 N_FEATURES = 8
 
 

@@ -25,15 +25,10 @@ from sk_spotting.ensemble import VotingSpotter
 from sk_spotting.metrics import average_map_score
 from sk_spotting.postprocessing import scores_to_events
 
+from .. import _tiny
 from ._fakes import ScriptedDenseSpotter
 
-TINY = {
-    "chunk_duration": 16.0,
-    "unet_levels": 2,
-    "epochs": 2,
-    "chunks_per_epoch": 16,
-    "batch_size": 8,
-}
+TINY = {k: v for k, v in _tiny.TINY.items() if k != "random_state"}
 
 
 @pytest.fixture(scope="module")

@@ -11,19 +11,11 @@ import pytest
 from sk_spotting import DenseAnchorSpotter
 from sk_spotting.datasets import make_spotting_data
 
+from .. import _tiny
 from . import _postgres
 
 CLASSES = ("a", "b")
-TINY = {
-    "chunk_duration": 16.0,
-    "unet_levels": 2,
-    "epochs": 2,
-    "chunks_per_epoch": 16,
-    "batch_size": 8,
-    "validation_interval": 1,
-    "classes": CLASSES,
-    "random_state": 0,
-}
+TINY = {**_tiny.TINY, "validation_interval": 1, "classes": CLASSES}
 REPO = Path(__file__).resolve().parents[2]
 
 
