@@ -9,8 +9,8 @@ Variants (as in Soares et al., ICIP 2022):
 * ``DU+SAM rho 0.05`` and ``DU+mixup``: diagnostics of the SAM radius and of
   mixup alone (not in the paper's tables);
 * ``DTE-small+SAM+mixup``: Transformer-encoder trunk, small;
-* ``DU w/o D`` and ``DU+SAM+mixup w/o D``: the same models decoded without
-  the displacement network;
+* ``<variant> w/o D``: every variant's models decoded without the
+  displacement network (the confidence network alone);
 * ``per-frame LR``: a per-frame baseline, one logistic regression per class on
   the frame features (trained on the action frames) followed by the same NMS.
 
@@ -25,6 +25,12 @@ Usage::
     python benchmarks/bench_accuracy.py --jobs 2                     # ablations
     python benchmarks/bench_accuracy.py --profile cpu-long --jobs 2  # DU, 6,000 steps
     python benchmarks/bench_accuracy.py --profile gpu --jobs 3       # for a GPU
+    python benchmarks/bench_accuracy.py --profile gpu --variants DU \
+        --precision float32 --no-baseline --jobs 3   # against bfloat16
+
+``--precision`` sets the spotters' precision (``auto``: bfloat16 autocast on
+CUDA, float32 on the CPU); other than ``auto`` it names the output files
+(``accuracy_gpu-float32.json``).
 """
 
 from __future__ import annotations
@@ -129,7 +135,6 @@ VARIANTS = {
         "mixup_alpha": 2.0,
     },
 }
-WITHOUT_DISPLACEMENT = ("DU", "DU, balanced D weights", "DU+SAM+mixup")
 BASELINE = "per-frame LR"
 
 
@@ -204,11 +209,14 @@ def _split(seed, profile):
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:], classes
 
 
-def run_variant(seed, profile, name, device, threads=None, epochs=None):
+def run_variant(
+    seed, profile, name, device, threads=None, epochs=None, precision="auto"
+):
     """Train and score one variant (or the baseline) for one seed.
 
-    Returns ``{result name: scores}``: the variant, and for the variants of
-    ``WITHOUT_DISPLACEMENT`` the same models decoded without displacement.
+    Returns ``{result name: scores}``: the variant, and the same models
+    decoded without displacement (``"<variant> w/o D"``), as in the paper's
+    tables.
     """
     if threads:
         torch.set_num_threads(threads)
@@ -228,6 +236,7 @@ def run_variant(seed, profile, name, device, threads=None, epochs=None):
         **{"displacement_class_weight": None, **VARIANTS[name]},
         classes=classes,
         device=device,
+        precision=precision,
         random_state=seed,
     ).fit(X_train, y_train)
     seconds = time.perf_counter() - start
@@ -235,12 +244,11 @@ def run_variant(seed, profile, name, device, threads=None, epochs=None):
     with_d = [scores_to_events(c, d, classes=classes, frame_rate=2.0) for c, d in dense]
     results[name] = {**_scores(y_test, with_d, classes), "seconds": seconds}
     _report(seed, name, results)
-    if name in WITHOUT_DISPLACEMENT:
-        without = [
-            scores_to_events(c, None, classes=classes, frame_rate=2.0) for c, _ in dense
-        ]
-        results[name + " w/o D"] = _scores(y_test, without, classes)
-        _report(seed, name + " w/o D", results)
+    without = [
+        scores_to_events(c, None, classes=classes, frame_rate=2.0) for c, _ in dense
+    ]
+    results[name + " w/o D"] = _scores(y_test, without, classes)
+    _report(seed, name + " w/o D", results)
     return results
 
 
@@ -253,7 +261,16 @@ def _relative_cost(name):
     return cost * (2.5 if variant["trunk"] == "transformer" else 1.0)
 
 
-def run_all(profile, variants, seeds, device, jobs, baseline=True, epochs=None):
+def run_all(
+    profile,
+    variants,
+    seeds,
+    device,
+    jobs,
+    baseline=True,
+    epochs=None,
+    precision="auto",
+):
     """Every (seed, variant) pair as its own task, so ``jobs`` processes stay busy.
 
     Returns one dict per seed, results in the order baseline, then ``variants``.
@@ -263,7 +280,7 @@ def run_all(profile, variants, seeds, device, jobs, baseline=True, epochs=None):
     tasks = [(seed, name) for name in order for seed in range(seeds)]
     threads = 1 if jobs > 1 else None
     outputs = Parallel(n_jobs=jobs)(
-        delayed(run_variant)(seed, profile, name, device, threads, epochs)
+        delayed(run_variant)(seed, profile, name, device, threads, epochs, precision)
         for seed, name in tasks
     )
     done = dict(zip(tasks, outputs))
@@ -328,6 +345,13 @@ def main():
         "--no-baseline", action="store_true", help="skip the per-frame baseline"
     )
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "float32", "bfloat16"],
+        default="auto",
+        help="the spotters' precision (auto: bfloat16 on CUDA, float32 on CPU); "
+        "other than auto, it is added to the output files' names",
+    )
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument(
         "--jobs",
@@ -339,7 +363,8 @@ def main():
     variants = args.variants or PROFILES[args.profile]["variants"]
     os.makedirs(args.out, exist_ok=True)
     print(
-        f"# profile {args.profile}, {args.seeds} seeds, torch {torch.__version__}, "
+        f"# profile {args.profile}, {args.seeds} seeds, precision "
+        f"{args.precision}, torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}",
         flush=True,
     )
@@ -352,13 +377,17 @@ def main():
         args.jobs,
         baseline=not args.no_baseline,
         epochs=args.epochs,
+        precision=args.precision,
     )
     table = summarise(runs)
     print(table)
     print(f"total {time.perf_counter() - start:.0f} s")
-    with open(os.path.join(args.out, f"accuracy_{args.profile}.json"), "w") as f:
+    name = args.profile
+    if args.precision != "auto":
+        name += f"-{args.precision}"
+    with open(os.path.join(args.out, f"accuracy_{name}.json"), "w") as f:
         json.dump({"tolerances": CURVE_TOLERANCES, "runs": runs}, f, indent=1)
-    plot(runs, os.path.join(args.out, f"accuracy_{args.profile}.png"))
+    plot(runs, os.path.join(args.out, f"accuracy_{name}.png"))
 
 
 if __name__ == "__main__":

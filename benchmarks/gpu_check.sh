@@ -5,14 +5,20 @@
 #
 #   OUT=benchmarks/results/gpu bash benchmarks/gpu_check.sh           # speed
 #   OUT=benchmarks/results/gpu bash benchmarks/gpu_check.sh accuracy  # ablations
+#   OUT=benchmarks/results/gpu bash benchmarks/gpu_check.sh precision # bf16 vs fp32
 #
 # speed (limits add up to 570 s): the CUDA checks of gpu_smoke.py (including a
 # joblib file to load on a CPU-only machine), bench_throughput.py against the
 # bare loop, the ResNet+PCA u-net's training again with cudnn.benchmark, in
 # float32/TF32 and with torch.compile, and profile_step.py on the paper's u-net.
 # accuracy (560 s): bench_accuracy.py --profile gpu, the paper's four variants
-# (results are logged one by one, so a time limit leaves those finished).
-# Logs and files go to $OUT: nine files (speed), three (accuracy).
+# (results are logged one by one, so a time limit leaves those finished), each
+# with and without displacement.
+# precision (2 x 270 s): the DU variant of the gpu profile, 3 seeds, trained in
+# float32 and in bfloat16 autocast side by side (tight average-mAP is the one
+# at risk: bf16 logits of neighbouring frames can tie).
+# Logs and files go to $OUT: nine files (speed), three (accuracy), six
+# (precision).
 set -u
 OUT=${OUT:-benchmarks/results/gpu}
 PART=${1:-speed}
@@ -51,7 +57,14 @@ elif [ "$PART" = accuracy ]; then
   timeout "${ACCURACY_S:-560}" "$PY" benchmarks/bench_accuracy.py --profile gpu \
     --device cuda --seeds 3 --jobs 3 --out "$OUT" > "$OUT/accuracy.log" 2>&1
   tail -n 30 "$OUT/accuracy.log"
+elif [ "$PART" = precision ]; then
+  for precision in float32 bfloat16; do
+    timeout "${PRECISION_S:-270}" "$PY" benchmarks/bench_accuracy.py --profile gpu \
+      --device cuda --variants DU --no-baseline --precision "$precision" \
+      --seeds 3 --jobs 3 --out "$OUT" > "$OUT/accuracy_$precision.log" 2>&1
+    tail -n 6 "$OUT/accuracy_$precision.log"
+  done
 else
-  echo "usage: gpu_check.sh [speed|accuracy]" >&2
+  echo "usage: gpu_check.sh [speed|accuracy|precision]" >&2
   exit 2
 fi

@@ -3,8 +3,9 @@
 Each check prints ``PASS`` or ``FAIL`` with what it measured, and a failing
 check does not stop the others.  It also writes, under ``--out``:
 
-* ``cuda_spotter.joblib``: a small DenseAnchorSpotter fitted on the GPU,
-  saved with joblib as a user would;
+* ``cuda_spotter.safetensors`` and ``cuda_spotter.joblib``: a small
+  DenseAnchorSpotter fitted on the GPU, saved in the safe format
+  (``save_spotter``, what ``sk-spotting fit`` writes) and with joblib;
 * ``cuda_predictions.json`` and ``cuda_scores.npz``: the data it was fitted
   on (generator arguments), its predictions and its dense scores on the GPU,
   so that ``benchmarks/load_cuda_model.py`` can load the model on a CPU-only
@@ -28,7 +29,7 @@ import joblib
 import numpy as np
 import torch
 
-from sk_spotting import DenseAnchorSpotter
+from sk_spotting import DenseAnchorSpotter, save_spotter
 from sk_spotting.datasets import make_spotting_data
 from sk_spotting.training import ChunkSampler
 
@@ -77,7 +78,7 @@ def _events(predictions):
     ]
 
 
-@check("fit/predict on CUDA (bf16 autocast), joblib dump")
+@check("fit/predict on CUDA (bf16 autocast), safe save and joblib dump")
 def fit_predict_pickle(out):
     X, y = make_spotting_data(**DATA)
     spotter = DenseAnchorSpotter(**SPOTTER).fit(X[:2], y[:2])
@@ -91,6 +92,7 @@ def fit_predict_pickle(out):
         **{f"displacement_{i}": d.displacement for i, d in enumerate(dense)},
     )
     loose = spotter.score(X[2:], y[2:])
+    save_spotter(spotter, os.path.join(out, "cuda_spotter.safetensors"))
     path = os.path.join(out, "cuda_spotter.joblib")
     joblib.dump(spotter, path)
     with open(os.path.join(out, "cuda_predictions.json"), "w") as f:
