@@ -170,7 +170,7 @@ def atomic_folder(path):
     ...     sorted(p.name for p in out.iterdir()), len(list(Path(tmp).iterdir()))
     (['newer.txt'], 1)
     """
-    path = Path(path)
+    path = Path(os.path.abspath(path))  # "." has no name to make a sibling of
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(path)
     os.mkdir(tmp, 0o777)  # 0o777 less the umask, as any new folder

@@ -62,3 +62,11 @@ def test_new_files_and_folders_get_the_usual_permissions(tmp_path):
         os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_atomic_folder_of_the_current_folder(tmp_path, monkeypatch):
+    name = tmp_path.name
+    monkeypatch.chdir(tmp_path)
+    with atomic_folder(".") as folder:  # "." has no name of its own
+        (folder / "a.txt").write_text("a")
+    assert (tmp_path.parent / name / "a.txt").read_text() == "a"

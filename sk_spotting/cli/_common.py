@@ -517,6 +517,58 @@ def check_output(path, *, option, kind, overwrite):
         )
 
 
+def check_model_output(path, *, option, overwrite):
+    """Check a path the command will write a model to, in the safe format.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file to write.
+    option : str
+        Its option, for messages (``"--out"``).
+    overwrite : bool
+        ``--overwrite``: an existing file is replaced.
+
+    Raises
+    ------
+    UsageError
+        If the name ends as a pickle (``.joblib``...), or :func:`check_output`
+        refuses the path.
+
+    Examples
+    --------
+    >>> from sk_spotting.cli._common import check_model_output
+    >>> check_model_output("m.joblib", option="--out", overwrite=False)
+    Traceback (most recent call last):
+    ...
+    sk_spotting.cli._common.UsageError: --out 'm.joblib': models are written in the safe format, not as a pickle; name the file e.g. 'm.safetensors'.
+    """  # noqa: E501
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        safe = str(path.with_suffix(".safetensors"))
+        raise UsageError(
+            f"{option} {str(path)!r}: models are written in the safe format, not "
+            f"as a pickle; name the file e.g. {safe!r}."
+        )
+    check_output(path, option=option, kind="file", overwrite=overwrite)
+
+
+def storage_file(storage):
+    """The local file of an Optuna storage URL (``sqlite:///...``), or None.
+
+    Examples
+    --------
+    >>> from sk_spotting.cli._common import storage_file
+    >>> storage_file("sqlite:///runs/tune.db"), storage_file("postgresql://h/db")
+    (PosixPath('runs/tune.db'), None)
+    """
+    prefix = "sqlite:///"
+    if storage is None or not storage.startswith(prefix):
+        return None
+    name = storage[len(prefix) :].split("?", 1)[0]
+    return Path(name) if name and name != ":memory:" else None
+
+
 def _resolved(path):
     return Path(os.path.abspath(path)).resolve()
 
@@ -623,7 +675,9 @@ def plural(n, word):
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def load_data(root, *, split=None, features, frame_rate, classes=None):
+def load_data(
+    root, *, split=None, features, frame_rate, classes=None, require_labels=False
+):
     """Videos, events and meta of the games under ``root``.
 
     Parameters
@@ -638,6 +692,9 @@ def load_data(root, *, split=None, features, frame_rate, classes=None):
         Frames per second of the features.
     classes : sequence of str, default=None
         Allowed labels.
+    require_labels : bool, default=False
+        Fail on a game without a labels file (commands that score), instead
+        of reading it as a game without actions.
 
     Returns
     -------
@@ -647,7 +704,12 @@ def load_data(root, *, split=None, features, frame_rate, classes=None):
     from ..datasets import load_soccernet
 
     return load_soccernet(
-        root, split=split, features=features, frame_rate=frame_rate, classes=classes
+        root,
+        split=split,
+        features=features,
+        frame_rate=frame_rate,
+        classes=classes,
+        require_labels=require_labels,
     )
 
 

@@ -9,7 +9,14 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._common import CommandError, UsageError, echo, parse_tolerances, plural
+from ._common import (
+    CommandError,
+    UsageError,
+    echo,
+    load_data,
+    parse_tolerances,
+    plural,
+)
 from ._fit import add_data_arguments
 
 DESCRIPTION = """\
@@ -320,9 +327,9 @@ def check_predicted_labels(y_pred, meta, classes, unknown_labels):
 
 def load_truth_and_predictions(args):
     """Labels, predictions, meta and classes of ``args.data_root``/``results``."""
-    from ..datasets import load_soccernet, read_soccernet_predictions
+    from ..datasets import read_soccernet_predictions
 
-    X, y_true, meta = load_soccernet(
+    X, y_true, meta = load_data(
         args.data_root,
         split=args.split,
         features=args.features,

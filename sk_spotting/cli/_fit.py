@@ -12,12 +12,11 @@ import torch.distributed as dist
 
 from ..training._distributed import is_main_process
 from ._common import (
-    PICKLE_SUFFIXES,
     CommandError,
     UsageError,
     build_estimator,
+    check_model_output,
     check_not_input,
-    check_output,
     data_inputs,
     default_classes,
     echo,
@@ -294,16 +293,6 @@ def estimator_and_data(args):
     return estimator, explicit, train, valid
 
 
-def _check_model_path(args):
-    out = Path(args.out)
-    if out.suffix.lower() in PICKLE_SUFFIXES:
-        raise UsageError(
-            f"--out {args.out!r}: fit writes the safe model format, not a "
-            f"pickle; name the file e.g. {str(out.with_suffix('.safetensors'))!r}."
-        )
-    check_output(out, option="--out", kind="file", overwrite=args.overwrite)
-
-
 def _checkpoint_state(folder):
     try:
         return {p.name: p.stat().st_mtime_ns for p in Path(folder).glob("*.pt")}
@@ -343,7 +332,7 @@ def run(args):
     """Train and save; returns the exit code."""
     from .. import save_spotter
 
-    _check_model_path(args)
+    check_model_output(args.out, option="--out", overwrite=args.overwrite)
     estimator, explicit, (X, y, meta), valid = estimator_and_data(args)
     X_valid, y_valid = (valid[0], valid[1]) if valid else (None, None)
     checkpoints = _checkpoint_dir(args, estimator, explicit)

@@ -11,9 +11,17 @@ import json
 import numbers
 from pathlib import Path
 
-from .._files import atomic_write
+from .._files import atomic_folder
 from .._persistence import save_spotter
-from ._common import UsageError, echo, estimator_parameters_epilog
+from ._common import (
+    UsageError,
+    check_not_input,
+    check_output,
+    data_inputs,
+    echo,
+    estimator_parameters_epilog,
+    storage_file,
+)
 from ._fit import add_estimator_arguments, estimator_and_data
 
 DESCRIPTION = """\
@@ -23,10 +31,12 @@ study of --n-trials trials scored on the validation games (--valid-root or
 --valid-split), or by group k-fold over the training games (--cv).  The other
 parameters come from --config and --set, as for 'fit'.
 
-Writes into --out, each file atomically: best_params.json (all estimator
+Writes the folder --out, whole or not at all: best_params.json (all estimator
 parameters, ready for 'sk-spotting fit --config'), trials.csv (one row per
 trial) and, unless --no-refit, model.safetensors (the safe model format)
-fitted with the best parameters.
+fitted with the best parameters.  A non-empty --out is replaced only with
+--overwrite, and never when it holds an input (the data, the --config file,
+a SQLite --storage file); it is checked before tuning starts.
 
 Search spaces: --space KEY=JSON, where a JSON list is a set of values and an
 object {"low": 1e-4, "high": 1e-2, "log": true} a range (integers give an
@@ -55,6 +65,9 @@ def add_parser(subparsers, parents):
     )
     parser.add_argument("data_root", metavar="DATA_ROOT", help="training data root")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --out folder"
+    )
     add_estimator_arguments(parser)
     parser.add_argument(
         "--params",
@@ -248,7 +261,12 @@ def run(args):
         raise UsageError("--n-trials must be >= 1 and --cv >= 2.")
     if not 0 < args.heartbeat_interval < float("inf"):
         raise UsageError("--heartbeat-interval must be a positive number of seconds.")
+    check_output(args.out, option="--out", kind="folder", overwrite=args.overwrite)
     estimator, _, (X, y, meta), valid = estimator_and_data(args)
+    inputs = data_inputs(meta) + (data_inputs(valid[2]) if valid else [])
+    inputs.append((args.config, "the --config file"))
+    inputs.append((storage_file(args.storage), "the --storage file"))
+    check_not_input(args.out, inputs, option="--out")
     options = {}
     if valid is not None:
         options.update(X_valid=valid[0], y_valid=valid[1])
@@ -276,17 +294,15 @@ def run(args):
     best = result.best_estimator.get_params(deep=False)
     best = {k: v for k, v in best.items() if k not in ("checkpoint_dir",)}
     text = json.dumps(best, indent=2, default=str) + "\n"
-    atomic_write(out / "best_params.json", text.encode())
-    atomic_write(
-        out / "trials.csv",
-        lambda stream: result.trials.to_csv(stream, index=False, encoding="utf-8"),
-    )
+    written = ["best_params.json", "trials.csv"]
+    with atomic_folder(out) as folder:
+        (folder / "best_params.json").write_text(text, encoding="utf-8")
+        result.trials.to_csv(folder / "trials.csv", index=False, encoding="utf-8")
+        if not args.no_refit:
+            save_spotter(result.best_estimator, folder / "model.safetensors")
+            written.append("model.safetensors")
     echo(f"best {args.scoring} validation average-mAP after each parameter:")
     for key, value in result.best_params.items():
         echo(f"  {key} = {value!r}: {100 * result.best_scores[key]:.2f}")
-    written = ["best_params.json", "trials.csv"]
-    if not args.no_refit:
-        save_spotter(result.best_estimator, out / "model.safetensors")
-        written.append("model.safetensors")
     echo(f"wrote {', '.join(written)} into {str(out)!r}")
     return 0

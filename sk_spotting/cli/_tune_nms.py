@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from .._files import atomic_write
 from .._persistence import save_spotter
 from ._common import (
-    PICKLE_SUFFIXES,
     UsageError,
+    check_model_output,
     check_not_input,
+    check_output,
+    data_inputs,
     echo,
     load_data,
     load_model,
@@ -29,7 +30,9 @@ root), without training: the model scores the videos once, and each class
 keeps the window of --windows (or its current one) that maximises its average
 AP over --tolerances.  Writes --out, a JSON object {"nms_window": {class:
 seconds}} (for DenseAnchorSpotter.set_params or a 'fit --config'), and with
---save-model a copy of the model that uses these windows.
+--save-model a copy of the model that uses these windows.  Every game needs
+its labels file.  An existing --out or --save-model file is replaced only with
+--overwrite, and never when it is an input (the model, the data).
 """
 
 
@@ -99,6 +102,17 @@ def add_parser(subparsers, parents):
         metavar="PATH",
         help="also write the model with the chosen windows here",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out or --save-model file",
+    )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also load a pickled (.joblib) model: it runs any code it holds, "
+        "so only for files you made or trust",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -107,27 +121,33 @@ def run(args):
     """Choose the windows and write them; returns the exit code."""
     from ..model_selection import tune_nms_windows
 
+    outputs = [("--out", args.out)]
+    check_output(args.out, option="--out", kind="file", overwrite=args.overwrite)
     if args.save_model:
-        save = Path(args.save_model)
-        if save.suffix.lower() in PICKLE_SUFFIXES:
-            raise UsageError(
-                f"--save-model {args.save_model!r}: the model is written in the "
-                f"safe format, not as a pickle; name the file e.g. "
-                f"{str(save.with_suffix('.safetensors'))!r}."
-            )
-        check_not_input(save, [(args.model, "the model")], option="--save-model")
-    model = load_model(args.model)
+        check_model_output(
+            args.save_model, option="--save-model", overwrite=args.overwrite
+        )
+        check_not_input(
+            args.save_model, [(args.out, "the --out file")], option="--save-model"
+        )
+        outputs.append(("--save-model", args.save_model))
+    for option, path in outputs:
+        check_not_input(path, [(args.model, "the model")], option=option)
+    model = load_model(args.model, allow_pickle=args.allow_pickle)
     if not hasattr(model, "predict_scores") or not hasattr(model, "nms_window"):
         raise UsageError(
             f"{args.model!r} holds a {type(model).__name__}, which has no "
             f"predict_scores and nms_window to tune."
         )
-    X, y, _ = load_data(
+    X, y, meta = load_data(
         args.data_root,
         split=args.split,
         features=args.features,
         frame_rate=model.frame_rate,
+        require_labels=True,
     )
+    for option, path in outputs:
+        check_not_input(path, data_inputs(meta), option=option)
     windows, scores = tune_nms_windows(
         model,
         X,

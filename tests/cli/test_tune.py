@@ -1,7 +1,9 @@
 """``sk-spotting tune``: tuning in turn from the command line."""
 
 import json
+import shutil
 import subprocess
+import warnings
 
 import pandas as pd
 import pytest
@@ -150,10 +152,11 @@ def test_results_are_written_atomically(roots, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
-    assert main(_tune_args(roots, out)) == 1
-    assert (out / "trials.csv").read_text() == "old\n"  # the old file, whole
-    assert sorted(p.name for p in out.iterdir()) == ["best_params.json", "trials.csv"]
-    json.loads((out / "best_params.json").read_text())  # complete
+    assert main(_tune_args(roots, out, "--overwrite")) == 1
+    # the old folder, whole: no new best_params.json beside the old trials
+    assert [p.name for p in out.iterdir()] == ["trials.csv"]
+    assert (out / "trials.csv").read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["tuned"]  # no temporaries
 
 
 def test_quiet_silences_optuna_in_every_worker(roots, tmp_path, console_script):
@@ -197,3 +200,79 @@ def test_tune_nms_chooses_windows_without_training(
 def test_tune_nms_bad_windows_are_usage_errors(windows, capsys):
     assert main(["tune-nms", "m", "root", "--out", "w.json", "--windows", windows]) == 2
     assert "--windows" in capsys.readouterr().err
+
+
+def _error_line(capsys):
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_tune_refuses_a_used_out_folder_before_tuning(roots, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(_tune_args(roots, out)) == 2  # not empty, no --overwrite
+    assert "--overwrite" in _error_line(capsys)
+    config = out / "config.json"
+    config.write_text(json.dumps({"epochs": 1}))
+    args = _tune_args(roots, out, "--config", str(config), "--overwrite")
+    assert main(args) == 2  # --out holds the --config file: never replaced
+    assert "the --config file" in _error_line(capsys)
+    storage = f"sqlite:///{out / 'study.db'}"
+    args = _tune_args(roots, out, "--storage", storage, "--study-name", "s")
+    assert main([*args, "--overwrite"]) == 2
+    assert "the --storage file" in _error_line(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "notes.txt"]
+
+
+def test_tune_replaces_its_out_folder_whole(roots, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"from an earlier run")
+    assert main(_tune_args(roots, out, "--overwrite")) == 0  # --no-refit
+    # no model of another run beside the new best_params.json
+    assert sorted(p.name for p in out.iterdir()) == ["best_params.json", "trials.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["tuned"]  # no leftovers
+
+
+def test_tune_nms_never_replaces_its_inputs(roots, tmp_path, capsys):
+    model = tmp_path / "model.safetensors"
+    fit = ["fit", str(roots / "train"), "--out", str(model), "--quiet"]
+    assert main(fit + tiny_set(epochs=1)) == 0
+    before = model.read_bytes()
+    valid = str(roots / "valid")
+    assert main(["tune-nms", str(model), valid, "--out", str(model)]) == 2
+    assert "--overwrite" in _error_line(capsys)
+    args = ["tune-nms", str(model), valid, "--out", str(model), "--overwrite"]
+    assert main(args) == 2
+    assert "is the model" in _error_line(capsys)
+    windows = tmp_path / "w.json"
+    args = ["tune-nms", str(model), valid, "--out", str(windows)]
+    assert main([*args, "--save-model", str(windows)]) == 2
+    assert "the --out file" in _error_line(capsys)
+    assert main([*args, "--save-model", str(tmp_path / "m.joblib")]) == 2
+    assert "m.safetensors" in _error_line(capsys)
+    labels = next((roots / "valid").rglob("Labels-v2.json"))
+    text = labels.read_text()
+    args = ["tune-nms", str(model), valid, "--out", str(labels), "--overwrite"]
+    assert main(args) == 2
+    assert "the labels file of game" in _error_line(capsys)
+    assert labels.read_text() == text and model.read_bytes() == before
+    assert not windows.exists()
+
+
+def test_tune_nms_needs_every_labels_file(roots, tmp_path, capsys):
+    model = tmp_path / "model.safetensors"
+    fit = ["fit", str(roots / "train"), "--out", str(model), "--quiet"]
+    assert main(fit + tiny_set(epochs=1)) == 0
+    valid = tmp_path / "valid"
+    shutil.copytree(roots / "train", valid)  # two games: one keeps its labels
+    labels = sorted(valid.rglob("Labels-v2.json"))
+    assert len(labels) == 2
+    labels[0].unlink()
+    windows = tmp_path / "w.json"
+    with warnings.catch_warnings():  # as a user runs it: warnings only printed
+        warnings.simplefilter("default")
+        code = main(["tune-nms", str(model), str(valid), "--out", str(windows)])
+    assert code == 1
+    assert "Labels-v2.json" in _error_line(capsys)
+    assert not windows.exists()
