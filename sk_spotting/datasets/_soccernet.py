@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import numbers
 import os
 import re
 import warnings
@@ -781,7 +782,7 @@ def _parse_predictions(data, game, where):
     rows = []
     for k, entry in enumerate(content["predictions"]):
         try:
-            half = int(entry["half"])
+            half = _half(entry["half"])
             position = entry["position"]
             confidence = float(entry["confidence"])
             label = entry["label"]
@@ -795,6 +796,17 @@ def _parse_predictions(data, game, where):
         )
         rows.append((half, time, label, confidence))
     return rows
+
+
+def _half(value):
+    """A prediction's ``half``: 1 or 2, as a number or a string of digits."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"half must be 1 or 2, got {value!r}")
+    if value not in HALVES:  # 1.0 == 1; 1.9 and 3 are refused
+        raise ValueError(f"half must be 1 or 2, got {value!r}")
+    return int(value)
 
 
 def read_soccernet_predictions(path, meta):

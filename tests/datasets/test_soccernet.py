@@ -559,6 +559,16 @@ def test_read_errors(tmp_path):
     path.write_text(json.dumps({"predictions": [{"half": "1", "label": "Goal"}]}))
     with pytest.raises(ValueError, match="prediction 0 is malformed"):
         read_soccernet_predictions(tmp_path / "p", meta)
+    # a half that is not 1 or 2 is named, not dropped (3) or truncated (1.9)
+    for half in (3, "3", 1.9, True, "first"):
+        entry = {"half": half, "position": "1000", "label": "Goal", "confidence": 1}
+        path.write_text(json.dumps({"predictions": [entry]}))
+        with pytest.raises(ValueError, match=r"prediction 0 is malformed.*half must"):
+            read_soccernet_predictions(tmp_path / "p", meta)
+    for half in (1, "1", 1.0):
+        entry = {"half": half, "position": "1000", "label": "Goal", "confidence": 1}
+        path.write_text(json.dumps({"predictions": [entry]}))
+        assert len(read_soccernet_predictions(tmp_path / "p", meta)[0]) == 1
 
 
 def test_read_selects_half(tmp_path):
