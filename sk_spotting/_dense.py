@@ -275,7 +275,8 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
     displacement_net_ : SpottingNet or None
         Fitted skorch net of the displacement network.
     displacement_class_weight_ : {"balanced"} or None
-        The displacement weighting used (what "auto" chose).
+        The displacement weighting used (what "auto" chose); None also when
+        ``use_displacement=False``.
 
     See Also
     --------
@@ -729,6 +730,7 @@ class DenseAnchorSpotter(SpotterMixin, BaseEstimator):
             labels = self._dense_labels(videos, events)
             self.confidence_net_ = self._fit_confidence(videos, labels, valid, seeds[0])
             self.displacement_net_ = None
+            self.displacement_class_weight_ = None
             if self.use_displacement:
                 self.displacement_net_ = self._fit_displacement(
                     videos, labels, valid, seeds[1]

@@ -228,6 +228,7 @@ def test_without_displacement(data):
     X, y = data
     spotter = DenseAnchorSpotter(**TINY, use_displacement=False).fit(X, y)
     assert spotter.displacement_net_ is None
+    assert spotter.displacement_class_weight_ is None  # documented, so set
     assert all(s.displacement is None for s in spotter.predict_scores(X))
 
 

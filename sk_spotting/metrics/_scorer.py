@@ -115,7 +115,8 @@ _LOOSE_DOC = """Loose average-mAP (5 to 60 s) of ``estimator.predict(X)`` agains
     sample_weight : None
         Unused; present in scikit-learn's scorer signature.
     **kwargs
-        Passed to ``estimator.predict`` (metadata routing).
+        Refused with a ``TypeError``: the spotters' ``predict`` takes no
+        metadata, so a scorer has none to route.
 
     Returns
     -------
@@ -153,7 +154,8 @@ _TIGHT_DOC = """Tight average-mAP (1 to 5 s) of ``estimator.predict(X)`` against
     sample_weight : None
         Unused; present in scikit-learn's scorer signature.
     **kwargs
-        Passed to ``estimator.predict`` (metadata routing).
+        Refused with a ``TypeError``: the spotters' ``predict`` takes no
+        metadata, so a scorer has none to route.
 
     Returns
     -------

@@ -384,6 +384,7 @@ def tune_in_turn(
         raise TypeError(f"study_name must be a string, got {study_name!r}.")
     validation, splits = check_validation(estimator, X, y, X_valid, y_valid, cv, groups)
     storage = check_storage(storage, n_jobs, heartbeat_interval)
+    seed = seed_from(random_state)  # before the folder: a bad value leaves none
     folder = temporary = None
     if n_jobs > 1:
         remove_dead_folders()
@@ -408,7 +409,7 @@ def tune_in_turn(
         study_name=study_name,
         sampler=sampler,
         pruner=pruner,
-        seed=seed_from(random_state),
+        seed=seed,
         heartbeat_interval=float(heartbeat_interval),
         device_key=device_key,
         devices=devices,

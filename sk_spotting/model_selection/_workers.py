@@ -36,7 +36,7 @@ from ._liveness import (
     this_process,
     uses_own_heartbeat,
 )
-from ._objective import SpottingObjective
+from ._objective import WORKER, SpottingObjective
 from ._search_space import as_optuna, contains, suggest, value_of
 
 __all__ = ["Plan", "check_storage", "run_worker", "seed_from"]
@@ -301,6 +301,7 @@ class _Guarded:
             )
         twin = self._twin(trial)
         if twin is not None:
+            trial.set_user_attr("worker", WORKER)  # as the objective records it
             trial.set_user_attr(SAME_AS_ATTR, twin.number)
             for step, value in twin.intermediate_values.items():
                 trial.report(value, step)

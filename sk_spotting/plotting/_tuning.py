@@ -25,7 +25,10 @@ def _key(result, param):
 
 def _set_scale(ax, values):
     """Log scale over decades; symlog when 0 ("off") is among them."""
-    values = np.asarray(values, dtype=float)
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.number) or values.dtype == bool:
+        return  # choices such as "hard" / "soft": keep the categorical axis
+    values = values.astype(float)
     positive = values[values > 0]
     if len(positive) < 2 or positive.max() / positive.min() < 10 or (values < 0).any():
         return

@@ -237,4 +237,6 @@ def test_a_value_already_scored_is_not_trained_again(videos, tmp_path):
                 assert value == _search_space.value_of(twin.params, key, space)
                 assert trial.value == twin.value
                 assert trial.intermediate_values == twin.intermediate_values
+                assert trial.user_attrs["worker"]  # the trials table names it
     assert n_same >= 4  # at least the repeated learning rates
+    assert result.trials["worker"].notna().all()

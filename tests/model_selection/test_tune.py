@@ -1,6 +1,7 @@
 """tune_in_turn in one process: order, fixed values, table, errors, exact counts."""
 
 import os
+import tempfile
 import threading
 
 import numpy as np
@@ -277,3 +278,21 @@ def test_two_spawned_workers_share_each_study(videos):
     assert 1 <= len(workers) <= 2
     assert not any(w.endswith(f":{os.getpid()}") for w in workers)
     assert np.isfinite(table["value"].astype(float)).all()
+
+
+def test_bad_random_state_with_workers_leaves_no_folder(
+    videos, no_training, tmp_path, monkeypatch
+):
+    X, y = videos
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(ValueError):
+        tune_in_turn(
+            tiny_spotter(),
+            X[:4],
+            y[:4],
+            X_valid=X[4:],
+            y_valid=y[4:],
+            n_jobs=2,
+            random_state="0",
+        )
+    assert list(tmp_path.iterdir()) == []

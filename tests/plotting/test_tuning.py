@@ -39,3 +39,19 @@ def test_each_kind_of_trial_is_drawn_with_a_fitting_scale(result):
 def test_unknown_param_is_refused(result):
     with pytest.raises(ValueError, match="not one of the tuned parameters"):
         plot_tuning_trials(result, "weight_decay")
+
+
+def test_choices_that_are_not_numbers_keep_a_categorical_axis():
+    trials = pd.DataFrame(
+        {
+            "param": ["nms"] * 2,
+            "state": ["COMPLETE"] * 2,
+            "value": [0.2, 0.3],
+            "carried": [False, False],
+            "nms": ["hard", "soft"],
+        }
+    )
+    result = TuningResult({"nms": "soft"}, {"nms": 0.3}, None, trials, [])
+    ax = plot_tuning_trials(result, "nms")
+    assert ax.get_xscale() == "linear"
+    assert len(ax.collections[-1].get_offsets()) == 1  # the kept trial
