@@ -202,6 +202,13 @@ class ChunkSampler:
             positive, negative = (
                 np.asarray(w, dtype=np.float32) for w in class_weights
             )
+            n_classes = targets[0].shape[1]  # 2-D: checked above
+            for name, w in (("positive", positive), ("negative", negative)):
+                if w.shape != (n_classes,):
+                    raise ValueError(
+                        f"class_weights ({name}) must have shape ({n_classes},), "
+                        f"one weight per class of the targets; got {w.shape}."
+                    )
             self._class_weights = (positive, negative)
         self._targets, self._weights = list(targets), list(weights)
         if self.store.location == "device":

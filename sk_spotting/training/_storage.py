@@ -153,6 +153,21 @@ class FeatureStore:
         ]
         if not self.videos:
             raise ValueError("FeatureStore needs at least one video.")
+        width = None
+        for i, video in enumerate(self.videos):
+            shape = getattr(video, "shape", None)
+            if shape is None or len(shape) != 2 or shape[0] < 1:
+                raise ValueError(
+                    f"videos[{i}] (video {i}) must be an array of shape "
+                    f"(n_frames, n_features) with at least one frame, got shape "
+                    f"{shape}."
+                )
+            width = shape[1] if width is None else width
+            if shape[1] != width:
+                raise ValueError(
+                    f"videos[{i}] (video {i}) has {shape[1]} features, "
+                    f"videos[0] has {width}."
+                )
         self.device = torch.device(device)
         self.dtype = dtype
         self.n_frames = np.array([int(v.shape[0]) for v in self.videos], dtype=np.int64)

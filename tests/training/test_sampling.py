@@ -179,6 +179,15 @@ def test_store_and_sampler_check_their_inputs():
         FeatureStore(videos, storage="disk")
     with pytest.raises(ValueError, match="at least one video"):
         FeatureStore([])
+    with pytest.raises(ValueError, match=r"videos\[1\] \(video 1\) has 3 features"):
+        FeatureStore([videos[0], videos[1][:, :3]])
+    with pytest.raises(ValueError, match=r"\(video 1\) must be .* at least one"):
+        FeatureStore([videos[0], videos[1][:0]])
+    with pytest.raises(ValueError, match=r"videos\[0\] \(video 0\) must be"):
+        FeatureStore([videos[0][0]])
+    positive, negative = weights
+    with pytest.raises(ValueError, match=r"class_weights \(positive\) must have"):
+        _sampler(videos, displacement, masks, class_weights=(positive[:1], negative))
     with pytest.raises(ValueError, match=r"targets has 2 arrays for 3 videos"):
         _sampler(videos, displacement[:2], masks)
     with pytest.raises(ValueError, match=r"weights\[1\] \(video 1\) has shape"):
