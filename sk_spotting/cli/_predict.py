@@ -108,7 +108,6 @@ def _check_outputs(args, inputs):
 def run(args):
     """Predict and write; returns the exit code."""
     from .._files import atomic_folder
-    from ..data import check_videos
     from ..datasets import write_soccernet_predictions
 
     check_output(args.out, option="--out", kind="folder", overwrite=args.overwrite)
@@ -127,11 +126,14 @@ def run(args):
             frame_rate=model.frame_rate,
         )
     _check_outputs(args, [(args.model, "the model")] + data_inputs(meta))
-    try:
-        check_videos(X, n_features=model.n_features_in_, names=video_names(meta))
-    except (TypeError, ValueError) as exc:
-        message = str(exc).replace("as seen during fit", f"by the model {args.model!r}")
-        raise CommandError(message) from None
+    # load_soccernet has checked each video (shape, finite values); only the
+    # width against the model is left, without reading the features again
+    for name, video in zip(video_names(meta), X):
+        if video.shape[1] != model.n_features_in_:
+            raise CommandError(
+                f"{name} has {video.shape[1]} features, expected "
+                f"{model.n_features_in_} by the model {args.model!r}."
+            )
     y_pred = predict_videos(model, X, progress=not args.quiet)
     with atomic_folder(args.out) as folder:
         paths = write_soccernet_predictions(y_pred, meta, folder, zip_path=args.zip)
