@@ -11,18 +11,18 @@ settings, fewer epochs, smaller data) on synthetic videos and checks, on CPU:
 3. the same fit run with 1 and with 2 threads: the same differences, after
    training has amplified them.
 
-Results of 2026-12-01 on the 2-core Xeon CPU box (no GPU, torch 2.13.0+cpu,
-load average ~15), ``python benchmarks/determinism_threads.py`` (4 training
-videos and 2 test videos of 10 minutes, 128 features, 2 epochs; 25 minutes
-under that load), twice with the same output:
+Results of 2026-12-01 on the 2-core Xeon CPU box (no GPU, torch 2.13.0+cpu),
+``python benchmarks/determinism_threads.py`` (4 training videos and 2 test
+videos of 10 minutes, 128 features, 2 epochs; log
+``benchmarks/results/determinism_cpu.log``):
 
 - same threads: bit-identical at 1 thread and at 2 threads (weights, dense
   scores, events);
-- inference, 1 vs 2 threads: confidences differ by up to 8.2e-08,
-  displacements by up to 3.8e-06 s; the same events at the same times, their
-  confidences up to 8.2e-08 apart; the same average-mAP to the last bit;
-- training, 1 vs 2 threads: confidences differ by up to 3.7e-04, weights by
-  up to 4.0e-03; loose average-mAP 0.0592 against 0.0593.
+- inference, 1 vs 2 threads: confidences differ by up to 7.5e-08,
+  displacements by up to 2.3e-06 s; the same events at the same times, their
+  confidences up to 7.5e-08 apart; the same average-mAP to the last bit;
+- training, 1 vs 2 threads: confidences differ by up to 4.2e-04, weights by
+  up to 1.8e-03; loose average-mAP 0.0587 against 0.0590.
 
 The exact figures depend on the data and the CPU; the script prints them.
 """
